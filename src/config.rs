@@ -1,0 +1,262 @@
+//! Configuration: the only place that reads the environment (and `.env`).
+//!
+//! Every variable is documented in `.env.example`. Values are parsed once into typed
+//! option structs handed to the modules; a malformed value is a startup error naming the
+//! variable, never a silent default.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A secret string. Never printed: `Debug` is redacted and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address of the HTTP server (REST, Socket.IO, dashboard). `HOST`, `PORT`.
+    pub http_addr: SocketAddr,
+    /// Where the server keeps its database, generated secret and engine state. `DATA_DIR`.
+    pub data_dir: PathBuf,
+    pub engine: EngineConfig,
+    pub auth: AuthConfig,
+    /// How long shutdown may take before remaining tasks are abandoned. `SHUTDOWN_TIMEOUT` (s).
+    pub shutdown_timeout: Duration,
+}
+
+/// Options of the torrent engine and its queue.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where torrent content is written. `DOWNLOAD_PATH`.
+    pub download_path: PathBuf,
+    /// Torrents downloading at once; the rest wait in the queue. `MAX_CONCURRENT_TORRENTS`.
+    pub max_concurrent: usize,
+    /// Peer connections per torrent. `MAX_PEER_CONNECTIONS`.
+    pub max_peer_connections: usize,
+    /// Global limits in bytes/s, 0 = unlimited. `DOWNLOAD_LIMIT`, `UPLOAD_LIMIT`.
+    pub download_limit: u32,
+    pub upload_limit: u32,
+    /// Address peers connect to. `PEER_HOST`, `PEER_PORT` (0 = any free port).
+    pub peer_listen: SocketAddr,
+    /// Stop seeding once uploaded/size reaches this. `SEED_RATIO_LIMIT` (unset or 0 = never).
+    pub seed_ratio_limit: Option<f64>,
+    /// Stop seeding after this long. `SEED_TIME_LIMIT` in minutes (unset or 0 = never).
+    pub seed_time_limit: Option<Duration>,
+    /// Peer discovery switches. `ENABLE_DHT`, `ENABLE_PEX`, `ENABLE_LSD`.
+    pub enable_dht: bool,
+    pub enable_pex: bool,
+    pub enable_lsd: bool,
+    /// Talk to trackers at all. `ENABLE_TRACKERS`.
+    pub enable_trackers: bool,
+    /// Adding by http(s) URL: size cap and timeout of the fetch, and whether loopback and
+    /// private addresses may be fetched. `TORRENT_URL_MAX_BYTES`, `TORRENT_URL_TIMEOUT` (s),
+    /// `ALLOW_PRIVATE_URLS`.
+    pub url_max_bytes: usize,
+    pub url_timeout: Duration,
+    pub allow_private_urls: bool,
+    /// How often the engine samples torrents (progress, queue, seeding policy).
+    pub tick: Duration,
+}
+
+/// Options of authentication.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `JWT_SECRET`; when unset a random one is generated once and kept in `DATA_DIR`.
+    pub jwt_secret: Option<Secret>,
+    /// `ADMIN_PASSWORD` for the first account; when unset a random one is logged once.
+    pub admin_password: Option<Secret>,
+    /// `ALLOW_REGISTRATION`: whether `POST /api/auth/register` is open.
+    pub allow_registration: bool,
+    /// `ACCESS_TOKEN_TTL` (s), `REFRESH_TOKEN_TTL` (s).
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Failed logins from one address within `LOGIN_WINDOW` (s) before it gets 429.
+    /// `LOGIN_MAX_FAILURES`.
+    pub login_max_failures: u32,
+    pub login_window: Duration,
+}
+
+impl Config {
+    /// Reads `.env` if present, then the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Builds a configuration from name/value pairs (the environment, or a test's map).
+    /// Unset variables take their documented defaults.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let v = Vars(vars.into_iter().filter(|(_, v)| !v.is_empty()).collect());
+        let host: IpAddr = v.parse("HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+        let peer_host: IpAddr = v.parse("PEER_HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+        let jwt_secret = v.get("JWT_SECRET").map(Secret::new);
+        if let Some(s) = &jwt_secret
+            && s.expose().len() < 32
+        {
+            return Err(ConfigError {
+                var: "JWT_SECRET",
+                reason: "must be at least 32 bytes; unset it to have one generated".into(),
+            });
+        }
+        let ratio: f64 = v.parse("SEED_RATIO_LIMIT", 0.0)?;
+        if !ratio.is_finite() || ratio < 0.0 {
+            return Err(ConfigError {
+                var: "SEED_RATIO_LIMIT",
+                reason: "must be a non-negative number".into(),
+            });
+        }
+        let seed_minutes: u64 = v.parse("SEED_TIME_LIMIT", 0)?;
+        let max_concurrent: usize = v.parse("MAX_CONCURRENT_TORRENTS", 3)?;
+        if max_concurrent == 0 {
+            return Err(ConfigError {
+                var: "MAX_CONCURRENT_TORRENTS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            http_addr: SocketAddr::new(host, v.parse("PORT", 3000)?),
+            data_dir: v.parse("DATA_DIR", PathBuf::from("./data"))?,
+            shutdown_timeout: Duration::from_secs(v.parse("SHUTDOWN_TIMEOUT", 10)?),
+            engine: EngineConfig {
+                download_path: v.parse("DOWNLOAD_PATH", PathBuf::from("./downloads"))?,
+                max_concurrent,
+                max_peer_connections: v.parse("MAX_PEER_CONNECTIONS", 50)?,
+                download_limit: v.parse("DOWNLOAD_LIMIT", 0)?,
+                upload_limit: v.parse("UPLOAD_LIMIT", 0)?,
+                peer_listen: SocketAddr::new(peer_host, v.parse("PEER_PORT", 6881)?),
+                seed_ratio_limit: (ratio > 0.0).then_some(ratio),
+                seed_time_limit: (seed_minutes > 0).then(|| Duration::from_secs(seed_minutes * 60)),
+                enable_dht: v.parse("ENABLE_DHT", true)?,
+                enable_pex: v.parse("ENABLE_PEX", true)?,
+                enable_lsd: v.parse("ENABLE_LSD", true)?,
+                enable_trackers: v.parse("ENABLE_TRACKERS", true)?,
+                url_max_bytes: v.parse("TORRENT_URL_MAX_BYTES", 10 * 1024 * 1024)?,
+                url_timeout: Duration::from_secs(v.parse("TORRENT_URL_TIMEOUT", 30)?),
+                allow_private_urls: v.parse("ALLOW_PRIVATE_URLS", false)?,
+                tick: Duration::from_millis(v.parse("ENGINE_TICK_MS", 1000)?),
+            },
+            auth: AuthConfig {
+                jwt_secret,
+                admin_password: v.get("ADMIN_PASSWORD").map(Secret::new),
+                allow_registration: v.parse("ALLOW_REGISTRATION", false)?,
+                access_ttl: Duration::from_secs(v.parse("ACCESS_TOKEN_TTL", 15 * 60)?),
+                refresh_ttl: Duration::from_secs(v.parse("REFRESH_TOKEN_TTL", 30 * 24 * 3600)?),
+                login_max_failures: v.parse("LOGIN_MAX_FAILURES", 5)?,
+                login_window: Duration::from_secs(v.parse("LOGIN_WINDOW", 15 * 60)?),
+            },
+        })
+    }
+}
+
+struct Vars(HashMap<String, String>);
+
+impl Vars {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(|s| s.trim().to_owned())
+    }
+
+    fn parse<T: FromVar>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => T::from_var(&raw).ok_or_else(|| ConfigError {
+                var: name,
+                reason: format!("cannot parse {raw:?} as {}", T::WHAT),
+            }),
+        }
+    }
+}
+
+trait FromVar: Sized {
+    const WHAT: &'static str;
+    fn from_var(s: &str) -> Option<Self>;
+}
+
+macro_rules! from_str_var {
+    ($($t:ty => $what:literal),*) => {$(
+        impl FromVar for $t {
+            const WHAT: &'static str = $what;
+            fn from_var(s: &str) -> Option<Self> { s.parse().ok() }
+        }
+    )*};
+}
+from_str_var!(u16 => "a port number", u32 => "a whole number", u64 => "a whole number",
+    usize => "a whole number", f64 => "a number", IpAddr => "an IP address", PathBuf => "a path");
+
+impl FromVar for bool {
+    const WHAT: &'static str = "true or false";
+    fn from_var(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Some(true),
+            "0" | "false" | "no" | "off" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn defaults_follow_the_documented_values() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.http_addr.port(), 3000);
+        assert_eq!(c.engine.max_concurrent, 3);
+        assert_eq!(c.engine.max_peer_connections, 50);
+        assert_eq!(c.engine.download_limit, 0);
+        assert!(c.engine.seed_ratio_limit.is_none());
+        assert!(c.auth.jwt_secret.is_none());
+        assert!(!c.auth.allow_registration);
+    }
+
+    #[test]
+    fn short_jwt_secret_is_refused() {
+        let err = cfg(&[("JWT_SECRET", "too-short")]).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+        assert!(cfg(&[("JWT_SECRET", &"x".repeat(32))]).is_ok());
+    }
+
+    #[test]
+    fn malformed_numbers_name_the_variable() {
+        let err = cfg(&[("MAX_CONCURRENT_TORRENTS", "three")]).unwrap_err();
+        assert_eq!(err.var, "MAX_CONCURRENT_TORRENTS");
+        assert_eq!(cfg(&[("MAX_CONCURRENT_TORRENTS", "0")]).unwrap_err().var, "MAX_CONCURRENT_TORRENTS");
+        assert_eq!(cfg(&[("ENABLE_DHT", "maybe")]).unwrap_err().var, "ENABLE_DHT");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let c = cfg(&[("JWT_SECRET", &"s".repeat(40)), ("ADMIN_PASSWORD", "hunter22")]).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("ssss"));
+        assert!(!dbg.contains("hunter22"));
+    }
+}

@@ -1,0 +1,30 @@
+//! TorrentEdge: a self-hosted, multi-user BitTorrent server.
+//!
+//! # Layout
+//!
+//! - [`config`] reads the environment once and hands typed option structs to the rest.
+//! - [`engine`] is the only module that names librqbit: adding, pausing, resuming and
+//!   removing torrents, the download queue, rate limits, the seeding policy, and a
+//!   sampler that turns librqbit's state into the project's own types.
+//! - [`store`] persists users, refresh tokens and torrents behind one trait with an
+//!   embedded SQLite default; a shared contract suite runs against every backend.
+//! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
+//! - [`api`] is the REST edge: thin axum handlers that extract, call and map errors.
+//! - [`app`] wires everything, binds the listener and owns graceful shutdown.
+//!
+//! Dependencies point inward: `api` uses `engine`, `auth` and `store`; nothing uses `api`.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod engine;
+pub mod store;
+
+/// Milliseconds since the Unix epoch, the one clock every record uses.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

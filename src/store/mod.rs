@@ -1,0 +1,220 @@
+//! Persistence: users, refresh tokens and torrents.
+//!
+//! [`Store`] is the one interface the rest of the server uses. The embedded default is
+//! [`SqliteStore`] (a single file under `DATA_DIR`); other backends (MongoDB) implement
+//! the same trait and must pass the same [`contract`] suite, so callers never change
+//! when the backend does.
+//!
+//! The store holds plain records; it knows nothing about librqbit, HTTP or tokens'
+//! cryptography (it only ever sees hashes of refresh tokens).
+
+pub mod contract;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+// pub use sqlite::SqliteStore;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// A shared, type-erased store.
+pub type DynStore = Arc<dyn Store>;
+
+/// Errors a store reports. Callers match on the kind, never on backend details.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key (user name, info hash, token hash) already exists.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The backend failed (I/O, connection, corrupt data).
+    #[error("storage backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "user" => Some(Role::User),
+            _ => None,
+        }
+    }
+}
+
+/// A user account. `password_hash` is a PHC string (argon2id); it never leaves the server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: Millis,
+}
+
+impl std::fmt::Debug for User {
+    // The hash is not a secret in the strict sense, but it has no business in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One refresh token, stored by the SHA-256 hex digest of its value.
+///
+/// Tokens issued by rotating one another share a `family_id`. A token is spent once
+/// (`used_at` set); presenting a spent token again means it was stolen or replayed,
+/// and the whole family is revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub user_id: String,
+    pub family_id: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub used_at: Option<Millis>,
+    pub revoked: bool,
+}
+
+/// What [`Store::consume_refresh_token`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumed {
+    /// The token was unspent; it is now marked spent at the given time. The record is
+    /// returned as it was before (so `revoked` and `expires_at` can still be checked).
+    Fresh(RefreshToken),
+    /// The token had already been spent: a replay.
+    Reused(RefreshToken),
+    /// No such token.
+    Unknown,
+}
+
+/// Download priority. Orders the queue: high before normal before low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    #[default]
+    Normal,
+    Low,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "high" => Some(Priority::High),
+            "normal" => Some(Priority::Normal),
+            "low" => Some(Priority::Low),
+            _ => None,
+        }
+    }
+}
+
+/// Everything needed to bring a torrent back after a restart, plus its lifetime totals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorrentRecord {
+    /// Lower-case hex v1 info hash (40 characters). The primary key.
+    pub info_hash: String,
+    pub owner_id: String,
+    pub name: Option<String>,
+    /// The magnet link it was added by, if any.
+    pub magnet: Option<String>,
+    /// The `.torrent` file: as uploaded, or as rebuilt once a magnet's metadata arrived.
+    pub torrent_bytes: Option<Vec<u8>>,
+    /// Peers given when adding (`ip:port`), reused when the torrent is restarted.
+    pub initial_peers: Vec<String>,
+    pub priority: Priority,
+    /// The user's intent: paused torrents never take a queue slot.
+    pub paused: bool,
+    pub added_at: Millis,
+    pub completed_at: Option<Millis>,
+    /// When the seeding policy (ratio or time) stopped this torrent, if it did.
+    pub seeding_stopped_at: Option<Millis>,
+    pub total_bytes: u64,
+    /// Lifetime payload bytes received and sent, over all sessions.
+    pub downloaded_bytes: u64,
+    pub uploaded_bytes: u64,
+    /// Last error, if the torrent is in the error state.
+    pub error: Option<String>,
+}
+
+/// The persistence interface. Every method is a single atomic operation.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Short backend name for health output ("sqlite", "mongodb").
+    fn backend_name(&self) -> &'static str;
+
+    /// Cheap round trip proving the backend answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- users -----------------------------------------------------------------------
+
+    /// Inserts a user. `Conflict` if the user name is taken (case-sensitive).
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    /// All users, oldest first.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn count_users(&self) -> StoreResult<u64>;
+
+    // --- refresh tokens --------------------------------------------------------------
+
+    /// Inserts a refresh token. `Conflict` if the hash exists.
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// Marks the token spent at `now` if it is unspent, atomically, and says what it found.
+    async fn consume_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<Consumed>;
+    /// Revokes every token of a family; returns how many were changed.
+    async fn revoke_token_family(&self, family_id: &str) -> StoreResult<u64>;
+    /// Revokes every token of a user; returns how many were changed.
+    async fn revoke_user_tokens(&self, user_id: &str) -> StoreResult<u64>;
+    /// Deletes tokens that expired before `now`; returns how many were deleted.
+    async fn purge_expired_tokens(&self, now: Millis) -> StoreResult<u64>;
+
+    // --- torrents --------------------------------------------------------------------
+
+    /// Inserts a torrent. `Conflict` if the info hash exists.
+    async fn insert_torrent(&self, torrent: &TorrentRecord) -> StoreResult<()>;
+    /// Replaces a torrent record (inserting it if absent).
+    async fn save_torrent(&self, torrent: &TorrentRecord) -> StoreResult<()>;
+    async fn torrent(&self, info_hash: &str) -> StoreResult<Option<TorrentRecord>>;
+    /// All torrents, in the order they were added (oldest first, then by info hash).
+    async fn list_torrents(&self) -> StoreResult<Vec<TorrentRecord>>;
+    /// Deletes a torrent; returns whether it existed.
+    async fn delete_torrent(&self, info_hash: &str) -> StoreResult<bool>;
+}
