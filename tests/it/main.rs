@@ -1,0 +1,3 @@
+//! The integration suite: one binary, driving the real server against real peers.
+
+mod support;
