@@ -1,0 +1,570 @@
+//! The backend contract: behaviour every [`Store`] implementation must show.
+//!
+//! This module owns the executable definition of the [`Store`] semantics. Each check is
+//! a `pub async fn(&dyn Store)` that panics with a message naming the broken rule;
+//! [`run_all`] runs them all in order. A backend's tests call [`run_all`] on a fresh
+//! store (see the SQLite backend's tests).
+//!
+//! Every check makes its own users, token hashes and info hashes with random suffixes
+//! and only looks at its own records, so the suite also runs against a shared database
+//! that already holds data (for example one MongoDB server used by several test runs).
+//! Backends may enforce that referenced users exist, so checks create every user they
+//! reference. The one exception to isolation is [`refresh_token_purge_expired`]: purging
+//! is global by nature, so it only uses expiry times in early 1970 that no real token
+//! has, and two runs of that check racing on one database may see each other's purges.
+
+use uuid::Uuid;
+
+use super::{Consumed, Millis, Priority, RefreshToken, Role, Store, StoreError, StoreResult};
+use super::{TorrentRecord, User};
+
+/// Runs every check, in order. Panics at the first failure.
+pub async fn run_all(store: &dyn Store) {
+    ping(store).await;
+    user_create_and_get(store).await;
+    user_duplicate_name_conflicts(store).await;
+    user_list_order(store).await;
+    user_count(store).await;
+    refresh_token_consume_fresh_then_reused(store).await;
+    refresh_token_unknown(store).await;
+    refresh_token_duplicate_conflicts(store).await;
+    refresh_token_family_revoke(store).await;
+    refresh_token_user_revoke(store).await;
+    refresh_token_purge_expired(store).await;
+    torrent_insert_and_get(store).await;
+    torrent_duplicate_conflicts(store).await;
+    torrent_save_replaces_every_field(store).await;
+    torrent_save_inserts_absent(store).await;
+    torrent_list_order(store).await;
+    torrent_delete(store).await;
+}
+
+// --- helpers -----------------------------------------------------------------------------
+
+/// Unwraps a store result, panicking with the operation's name and the error.
+fn must<T>(what: &str, result: StoreResult<T>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => panic!("store contract: {what} failed: {e}"),
+    }
+}
+
+/// Asserts a store result is a `Conflict`.
+fn must_conflict<T: std::fmt::Debug>(what: &str, result: StoreResult<T>) {
+    match result {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("store contract: {what}: expected StoreError::Conflict, got {other:?}"),
+    }
+}
+
+/// A random lower-case hex string of `len` characters (at most 64).
+fn random_hex(len: usize) -> String {
+    let hex = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    hex[..len].to_owned()
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", random_hex(16))
+}
+
+fn now() -> Millis {
+    crate::now_millis()
+}
+
+fn user_with(id: String, username: String, created_at: Millis) -> User {
+    User {
+        id,
+        username,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        role: Role::User,
+        created_at,
+    }
+}
+
+/// Creates and returns a fresh user.
+async fn new_user(store: &dyn Store) -> User {
+    let user = user_with(unique("user-id"), unique("user"), now());
+    must("create_user", store.create_user(&user).await);
+    user
+}
+
+fn token_for(user: &User, family_id: &str, expires_at: Millis) -> RefreshToken {
+    RefreshToken {
+        token_hash: random_hex(64),
+        user_id: user.id.clone(),
+        family_id: family_id.to_owned(),
+        created_at: now(),
+        expires_at,
+        used_at: None,
+        revoked: false,
+    }
+}
+
+/// Inserts and returns a fresh token for `user`, valid for an hour.
+async fn new_token(store: &dyn Store, user: &User, family_id: &str) -> RefreshToken {
+    let token = token_for(user, family_id, now() + 3_600_000);
+    must(
+        "insert_refresh_token",
+        store.insert_refresh_token(&token).await,
+    );
+    token
+}
+
+/// A torrent with every optional field empty.
+fn bare_torrent(owner: &User, info_hash: String, added_at: Millis) -> TorrentRecord {
+    TorrentRecord {
+        info_hash,
+        owner_id: owner.id.clone(),
+        name: None,
+        magnet: None,
+        torrent_bytes: None,
+        initial_peers: Vec::new(),
+        priority: Priority::Normal,
+        paused: false,
+        added_at,
+        completed_at: None,
+        seeding_stopped_at: None,
+        total_bytes: 0,
+        downloaded_bytes: 0,
+        uploaded_bytes: 0,
+        error: None,
+    }
+}
+
+/// A torrent with every field set, totals beyond 32 bits and bytes that are not UTF-8.
+fn full_torrent(owner: &User, info_hash: String, added_at: Millis) -> TorrentRecord {
+    TorrentRecord {
+        name: Some("Ubuntu 24.04 — desktop ✓".to_owned()),
+        magnet: Some(format!("magnet:?xt=urn:btih:{info_hash}&dn=ubuntu")),
+        torrent_bytes: Some(vec![b'd', 0x00, 0xff, 0x80, b'e']),
+        initial_peers: vec!["10.0.0.1:6881".to_owned(), "[::1]:51413".to_owned()],
+        priority: Priority::High,
+        paused: true,
+        completed_at: Some(added_at + 60_000),
+        seeding_stopped_at: Some(added_at + 120_000),
+        total_bytes: 5 << 40,
+        downloaded_bytes: (5 << 40) + 7,
+        uploaded_bytes: 3 << 41,
+        error: Some("tracker said no".to_owned()),
+        ..bare_torrent(owner, info_hash, added_at)
+    }
+}
+
+async fn must_get_torrent(store: &dyn Store, info_hash: &str) -> TorrentRecord {
+    match must("torrent", store.torrent(info_hash).await) {
+        Some(t) => t,
+        None => panic!("store contract: torrent {info_hash} is missing"),
+    }
+}
+
+/// Consumes a token that must exist and be unspent; returns the record.
+async fn must_consume_fresh(store: &dyn Store, token_hash: &str) -> RefreshToken {
+    match must(
+        "consume_refresh_token",
+        store.consume_refresh_token(token_hash, now()).await,
+    ) {
+        Consumed::Fresh(t) => t,
+        other => {
+            panic!("store contract: consume of an unspent token: expected Fresh, got {other:?}")
+        }
+    }
+}
+
+// --- checks ------------------------------------------------------------------------------
+
+/// The backend answers a ping.
+pub async fn ping(store: &dyn Store) {
+    must("ping", store.ping().await);
+}
+
+/// A created user reads back identically by id and by name; unknown keys read as `None`.
+pub async fn user_create_and_get(store: &dyn Store) {
+    let mut user = user_with(unique("id"), unique("Name"), now());
+    user.role = Role::Admin;
+    must("create_user", store.create_user(&user).await);
+
+    let by_id = must("user_by_id", store.user_by_id(&user.id).await);
+    assert_eq!(
+        by_id.as_ref(),
+        Some(&user),
+        "user_by_id must return the created user"
+    );
+    let by_name = must("user_by_name", store.user_by_name(&user.username).await);
+    assert_eq!(
+        by_name.as_ref(),
+        Some(&user),
+        "user_by_name must return the created user"
+    );
+
+    let missing = must("user_by_id", store.user_by_id(&unique("no-such-id")).await);
+    assert_eq!(missing, None, "user_by_id of an unknown id must be None");
+    let missing = must("user_by_name", store.user_by_name(&unique("nobody")).await);
+    assert_eq!(
+        missing, None,
+        "user_by_name of an unknown name must be None"
+    );
+    let other_case = must(
+        "user_by_name",
+        store.user_by_name(&user.username.to_uppercase()).await,
+    );
+    assert_eq!(other_case, None, "user names must match case-sensitively");
+}
+
+/// A taken user name is a `Conflict` and leaves the first user alone; names differing
+/// only in case are distinct.
+pub async fn user_duplicate_name_conflicts(store: &dyn Store) {
+    let first = new_user(store).await;
+    let clash = user_with(unique("id"), first.username.clone(), now());
+    must_conflict(
+        "create_user with a taken name",
+        store.create_user(&clash).await,
+    );
+
+    let kept = must("user_by_name", store.user_by_name(&first.username).await);
+    assert_eq!(
+        kept,
+        Some(first.clone()),
+        "a conflicting insert must not change the user"
+    );
+    let clash_by_id = must("user_by_id", store.user_by_id(&clash.id).await);
+    assert_eq!(
+        clash_by_id, None,
+        "a conflicting insert must not create a user"
+    );
+
+    let upper = user_with(unique("id"), first.username.to_uppercase(), now());
+    must(
+        "create_user differing only in case",
+        store.create_user(&upper).await,
+    );
+}
+
+/// `list_users` is ordered by creation time, ties broken by id.
+pub async fn user_list_order(store: &dyn Store) {
+    let base = now();
+    let id = unique("order");
+    let users = [
+        user_with(format!("{id}-c"), unique("c"), base + 2),
+        user_with(format!("{id}-b"), unique("b"), base + 1),
+        user_with(format!("{id}-a"), unique("a"), base),
+        user_with(format!("{id}-b0"), unique("b0"), base + 1),
+    ];
+    for user in &users {
+        must("create_user", store.create_user(user).await);
+    }
+    let listed: Vec<String> = must("list_users", store.list_users().await)
+        .into_iter()
+        .filter(|u| u.id.starts_with(&id))
+        .map(|u| u.id)
+        .collect();
+    let expected: Vec<String> = ["a", "b", "b0", "c"]
+        .iter()
+        .map(|s| format!("{id}-{s}"))
+        .collect();
+    assert_eq!(
+        listed, expected,
+        "list_users must order by created_at, then id"
+    );
+}
+
+/// `count_users` counts every user, including ones just created.
+pub async fn user_count(store: &dyn Store) {
+    let before = must("count_users", store.count_users().await);
+    new_user(store).await;
+    new_user(store).await;
+    let after = must("count_users", store.count_users().await);
+    assert!(
+        after >= before + 2,
+        "count_users must grow by at least 2 after creating 2 users ({before} -> {after})"
+    );
+}
+
+/// The first consume of a token is `Fresh` (with the record as it was), the second
+/// `Reused` (with the time of the first).
+pub async fn refresh_token_consume_fresh_then_reused(store: &dyn Store) {
+    let user = new_user(store).await;
+    let token = new_token(store, &user, &unique("family")).await;
+    let first_use = now();
+
+    let first = must(
+        "consume_refresh_token",
+        store
+            .consume_refresh_token(&token.token_hash, first_use)
+            .await,
+    );
+    assert_eq!(
+        first,
+        Consumed::Fresh(token.clone()),
+        "the first consume must be Fresh with the unspent record"
+    );
+
+    let second = must(
+        "consume_refresh_token",
+        store
+            .consume_refresh_token(&token.token_hash, first_use + 5_000)
+            .await,
+    );
+    let spent = RefreshToken {
+        used_at: Some(first_use),
+        ..token
+    };
+    assert_eq!(
+        second,
+        Consumed::Reused(spent),
+        "a second consume must be Reused, keeping the first use time"
+    );
+}
+
+/// Consuming a hash that was never inserted is `Unknown`.
+pub async fn refresh_token_unknown(store: &dyn Store) {
+    let found = must(
+        "consume_refresh_token",
+        store.consume_refresh_token(&random_hex(64), now()).await,
+    );
+    assert_eq!(
+        found,
+        Consumed::Unknown,
+        "an unknown token hash must be Unknown"
+    );
+}
+
+/// Inserting a token hash twice is a `Conflict` and leaves the first token alone.
+pub async fn refresh_token_duplicate_conflicts(store: &dyn Store) {
+    let user = new_user(store).await;
+    let token = new_token(store, &user, &unique("family")).await;
+    let clash = RefreshToken {
+        family_id: unique("other-family"),
+        revoked: true,
+        ..token.clone()
+    };
+    must_conflict(
+        "insert_refresh_token with a taken hash",
+        store.insert_refresh_token(&clash).await,
+    );
+    let kept = must_consume_fresh(store, &token.token_hash).await;
+    assert_eq!(
+        kept, token,
+        "a conflicting insert must not change the token"
+    );
+}
+
+/// Revoking a family revokes exactly its tokens and counts only the changed ones.
+pub async fn refresh_token_family_revoke(store: &dyn Store) {
+    let user = new_user(store).await;
+    let family = unique("family");
+    let a = new_token(store, &user, &family).await;
+    let b = new_token(store, &user, &family).await;
+    let other = new_token(store, &user, &unique("family")).await;
+
+    let revoked = must(
+        "revoke_token_family",
+        store.revoke_token_family(&family).await,
+    );
+    assert_eq!(
+        revoked, 2,
+        "revoke_token_family must report the 2 revoked tokens"
+    );
+    let again = must(
+        "revoke_token_family",
+        store.revoke_token_family(&family).await,
+    );
+    assert_eq!(
+        again, 0,
+        "revoking an already revoked family changes nothing"
+    );
+
+    for token in [&a, &b] {
+        let seen = must_consume_fresh(store, &token.token_hash).await;
+        assert!(
+            seen.revoked,
+            "every token of the revoked family must be revoked"
+        );
+    }
+    let seen = must_consume_fresh(store, &other.token_hash).await;
+    assert!(!seen.revoked, "tokens of other families must stay valid");
+}
+
+/// Revoking a user's tokens covers all their families and no one else's tokens.
+pub async fn refresh_token_user_revoke(store: &dyn Store) {
+    let user = new_user(store).await;
+    let bystander = new_user(store).await;
+    let a = new_token(store, &user, &unique("family")).await;
+    let b = new_token(store, &user, &unique("family")).await;
+    let other = new_token(store, &bystander, &unique("family")).await;
+
+    let revoked = must(
+        "revoke_user_tokens",
+        store.revoke_user_tokens(&user.id).await,
+    );
+    assert_eq!(
+        revoked, 2,
+        "revoke_user_tokens must report the user's 2 tokens"
+    );
+    let again = must(
+        "revoke_user_tokens",
+        store.revoke_user_tokens(&user.id).await,
+    );
+    assert_eq!(again, 0, "revoking already revoked tokens changes nothing");
+
+    for token in [&a, &b] {
+        let seen = must_consume_fresh(store, &token.token_hash).await;
+        assert!(seen.revoked, "every token of the user must be revoked");
+    }
+    let seen = must_consume_fresh(store, &other.token_hash).await;
+    assert!(!seen.revoked, "other users' tokens must stay valid");
+}
+
+/// Purging deletes tokens that expired strictly before `now` and keeps the rest.
+pub async fn refresh_token_purge_expired(store: &dyn Store) {
+    // Early-1970 times: no real token is affected by purging at `cutoff`.
+    let cutoff: Millis = 2_000_000;
+    let user = new_user(store).await;
+    let family = unique("family");
+    let expired = token_for(&user, &family, cutoff - 1);
+    let boundary = token_for(&user, &family, cutoff);
+    let live = token_for(&user, &family, now() + 3_600_000);
+    for token in [&expired, &boundary, &live] {
+        must(
+            "insert_refresh_token",
+            store.insert_refresh_token(token).await,
+        );
+    }
+
+    let purged = must(
+        "purge_expired_tokens",
+        store.purge_expired_tokens(cutoff).await,
+    );
+    assert!(
+        purged >= 1,
+        "purge_expired_tokens must count the expired token"
+    );
+
+    let gone = must(
+        "consume_refresh_token",
+        store
+            .consume_refresh_token(&expired.token_hash, now())
+            .await,
+    );
+    assert_eq!(gone, Consumed::Unknown, "an expired token must be purged");
+    for token in [&boundary, &live] {
+        let kept = must_consume_fresh(store, &token.token_hash).await;
+        assert_eq!(
+            &kept, token,
+            "tokens expiring at or after `now` must be kept"
+        );
+    }
+}
+
+/// An inserted torrent reads back identically; an unknown hash reads as `None`.
+pub async fn torrent_insert_and_get(store: &dyn Store) {
+    let owner = new_user(store).await;
+    for torrent in [
+        full_torrent(&owner, random_hex(40), now()),
+        bare_torrent(&owner, random_hex(40), now()),
+    ] {
+        must("insert_torrent", store.insert_torrent(&torrent).await);
+        let read = must_get_torrent(store, &torrent.info_hash).await;
+        assert_eq!(read, torrent, "torrent must read back exactly as inserted");
+    }
+    let missing = must("torrent", store.torrent(&random_hex(40)).await);
+    assert_eq!(missing, None, "an unknown info hash must be None");
+}
+
+/// Inserting an info hash twice is a `Conflict` and leaves the first record alone.
+pub async fn torrent_duplicate_conflicts(store: &dyn Store) {
+    let owner = new_user(store).await;
+    let first = bare_torrent(&owner, random_hex(40), now());
+    must("insert_torrent", store.insert_torrent(&first).await);
+    let clash = full_torrent(&owner, first.info_hash.clone(), now() + 1);
+    must_conflict(
+        "insert_torrent with a taken info hash",
+        store.insert_torrent(&clash).await,
+    );
+    let kept = must_get_torrent(store, &first.info_hash).await;
+    assert_eq!(
+        kept, first,
+        "a conflicting insert must not change the torrent"
+    );
+}
+
+/// `save_torrent` replaces every field, both filling empty ones and clearing set ones.
+pub async fn torrent_save_replaces_every_field(store: &dyn Store) {
+    let owner = new_user(store).await;
+    let new_owner = new_user(store).await;
+    let hash = random_hex(40);
+    let added = now();
+    let bare = bare_torrent(&owner, hash.clone(), added);
+    must("insert_torrent", store.insert_torrent(&bare).await);
+
+    let full = full_torrent(&new_owner, hash.clone(), added + 10);
+    must("save_torrent", store.save_torrent(&full).await);
+    let read = must_get_torrent(store, &hash).await;
+    assert_eq!(read, full, "save_torrent must set every field");
+
+    let cleared = TorrentRecord {
+        priority: Priority::Low,
+        total_bytes: 1,
+        ..bare_torrent(&owner, hash.clone(), added + 20)
+    };
+    must("save_torrent", store.save_torrent(&cleared).await);
+    let read = must_get_torrent(store, &hash).await;
+    assert_eq!(read, cleared, "save_torrent must clear fields set before");
+}
+
+/// `save_torrent` of an absent torrent inserts it.
+pub async fn torrent_save_inserts_absent(store: &dyn Store) {
+    let owner = new_user(store).await;
+    let torrent = full_torrent(&owner, random_hex(40), now());
+    must("save_torrent", store.save_torrent(&torrent).await);
+    let read = must_get_torrent(store, &torrent.info_hash).await;
+    assert_eq!(read, torrent, "save_torrent must insert an absent torrent");
+}
+
+/// `list_torrents` is ordered by `added_at`, ties broken by info hash.
+pub async fn torrent_list_order(store: &dyn Store) {
+    let owner = new_user(store).await;
+    let prefix = random_hex(39);
+    let base = now();
+    let torrents = [
+        bare_torrent(&owner, format!("{prefix}0"), base + 2),
+        bare_torrent(&owner, format!("{prefix}2"), base + 1),
+        bare_torrent(&owner, format!("{prefix}3"), base),
+        bare_torrent(&owner, format!("{prefix}1"), base + 1),
+    ];
+    for torrent in &torrents {
+        must("insert_torrent", store.insert_torrent(torrent).await);
+    }
+    let listed: Vec<String> = must("list_torrents", store.list_torrents().await)
+        .into_iter()
+        .filter(|t| t.info_hash.starts_with(&prefix))
+        .map(|t| t.info_hash)
+        .collect();
+    let expected: Vec<String> = ["3", "1", "2", "0"]
+        .iter()
+        .map(|s| format!("{prefix}{s}"))
+        .collect();
+    assert_eq!(
+        listed, expected,
+        "list_torrents must order by added_at, then info hash"
+    );
+}
+
+/// Deleting reports whether the torrent existed, and really removes it.
+pub async fn torrent_delete(store: &dyn Store) {
+    let owner = new_user(store).await;
+    let torrent = full_torrent(&owner, random_hex(40), now());
+    must("insert_torrent", store.insert_torrent(&torrent).await);
+
+    let existed = must(
+        "delete_torrent",
+        store.delete_torrent(&torrent.info_hash).await,
+    );
+    assert!(existed, "deleting an existing torrent must return true");
+    let read = must("torrent", store.torrent(&torrent.info_hash).await);
+    assert_eq!(read, None, "a deleted torrent must be gone");
+    let existed = must(
+        "delete_torrent",
+        store.delete_torrent(&torrent.info_hash).await,
+    );
+    assert!(!existed, "deleting an absent torrent must return false");
+}

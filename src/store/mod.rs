@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-// pub use sqlite::SqliteStore;
+pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -118,7 +118,9 @@ pub enum Consumed {
 }
 
 /// Download priority. Orders the queue: high before normal before low.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     High,
