@@ -1,0 +1,104 @@
+//! Wiring: opens the store, starts auth and the engine, binds the HTTP listener and owns
+//! graceful shutdown.
+//!
+//! [`App::build`] binds before it returns, so callers (tests) can read
+//! [`App::local_addr`] of a port-0 listener and never sleep waiting for it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::store::{DynStore, SqliteStore};
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    cancel: CancellationToken,
+    shutdown_timeout: std::time::Duration,
+}
+
+impl App {
+    /// Opens everything and binds the HTTP listener; nothing is served until [`App::run`].
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating DATA_DIR {:?}", config.data_dir))?;
+        let store: DynStore = Arc::new(
+            SqliteStore::open(&config.data_dir.join("torrentedge.sqlite3")).context("opening the database")?,
+        );
+        let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
+        auth.bootstrap_admin().await?;
+        let cancel = CancellationToken::new();
+        let engine = Engine::start(config.engine.clone(), store.clone(), cancel.child_token())
+            .await
+            .context("starting the torrent engine")?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding {}", config.http_addr))?;
+        let state = AppState { engine, auth, store, started: Instant::now() };
+        Ok(Self { listener, state, cancel, shutdown_timeout: config.shutdown_timeout })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The engine, for callers that embed the server.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.state.engine.clone()
+    }
+
+    /// A token that stops the server when cancelled (tests use it instead of signals).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM or the shutdown token, then stops in order: stop
+    /// accepting requests, save every torrent, stop the engine, all within the timeout.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        tracing::info!(%addr, "TorrentEdge listening");
+        let cancel = self.cancel.clone();
+        tokio::spawn(watch_signals(cancel.clone()));
+        let engine = self.state.engine.clone();
+        let router = api::router(self.state);
+        let serve = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        serve.await.context("HTTP server")?;
+        tracing::info!("shutting down");
+        if tokio::time::timeout(self.shutdown_timeout, engine.shutdown()).await.is_err() {
+            tracing::warn!(timeout = ?self.shutdown_timeout, "engine shutdown timed out");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn watch_signals(cancel: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+        _ = cancel.cancelled() => return,
+    }
+    tracing::info!("signal received");
+    cancel.cancel();
+}

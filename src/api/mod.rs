@@ -1,0 +1,62 @@
+//! The REST edge. Each resource module owns its `router()`; this module merges them,
+//! adds the body limit, JSON fallbacks for unknown routes and panics, and request
+//! tracing. Handlers stay thin: extract, call the engine or auth, map the error.
+
+mod auth;
+pub mod error;
+pub mod extract;
+mod system;
+mod torrents;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Auth;
+use crate::engine::Engine;
+use crate::store::DynStore;
+use error::ApiError;
+
+/// Largest request body accepted (a `.torrent` upload with its form fields).
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub auth: Arc<Auth>,
+    pub store: DynStore,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(auth::router())
+        .merge(torrents::router())
+        .merge(system::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error").into_response()
+}

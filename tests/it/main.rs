@@ -1,3 +1,5 @@
 //! The integration suite: one binary, driving the real server against real peers.
 
 mod support;
+
+mod download;

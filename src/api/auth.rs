@@ -1,0 +1,104 @@
+//! Accounts and sessions: login, refresh, logout, registration and user management.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{AuthUser, Json};
+use super::AppState;
+use crate::store::{Role, User};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/register", post(register))
+        .route("/api/users/me", get(me))
+        .route("/api/users", get(list_users).post(create_user))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    #[serde(default)]
+    role: Option<Role>,
+}
+
+/// A user as the API shows it: never the password hash.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    id: String,
+    username: String,
+    role: Role,
+    created_at: i64,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self { id: u.id, username: u.username, role: u.role, created_at: u.created_at }
+    }
+}
+
+async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(c): Json<Credentials>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(s.auth.login(&c.username, &c.password, peer.ip()).await?))
+}
+
+async fn refresh(State(s): State<AppState>, Json(b): Json<RefreshBody>) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(s.auth.refresh(&b.refresh_token).await?))
+}
+
+async fn logout(State(s): State<AppState>, Json(b): Json<RefreshBody>) -> Result<StatusCode, ApiError> {
+    s.auth.logout(&b.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn register(State(s): State<AppState>, Json(c): Json<Credentials>) -> Result<impl IntoResponse, ApiError> {
+    let user = s.auth.register(&c.username, &c.password).await?;
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(user))))
+}
+
+async fn me(State(s): State<AppState>, user: AuthUser) -> Result<axum::Json<UserView>, ApiError> {
+    let found = s.store.user_by_id(&user.0.sub).await?;
+    found.map(|u| axum::Json(u.into())).ok_or_else(ApiError::unauthorized)
+}
+
+async fn list_users(State(s): State<AppState>, user: AuthUser) -> Result<impl IntoResponse, ApiError> {
+    user.require_admin()?;
+    let users: Vec<UserView> = s.store.list_users().await?.into_iter().map(Into::into).collect();
+    Ok(axum::Json(users))
+}
+
+async fn create_user(
+    State(s): State<AppState>,
+    user: AuthUser,
+    Json(n): Json<NewUser>,
+) -> Result<impl IntoResponse, ApiError> {
+    user.require_admin()?;
+    let created = s.auth.create_user(&n.username, &n.password, n.role.unwrap_or(Role::User)).await?;
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(created))))
+}

@@ -1,0 +1,109 @@
+//! One error type for the REST edge. Every failure leaves as
+//! `{"error": {"code": "...", "message": "..."}}` with the matching status; details of
+//! 5xx errors are logged, never returned.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::engine::EngineError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), retry_after: None }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid access token")
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs().max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        use EngineError as E;
+        let msg = e.to_string();
+        match e {
+            E::InvalidMagnet(_) => Self::bad_request("invalid_magnet", msg),
+            E::InvalidTorrent(_) => Self::bad_request("invalid_torrent", msg),
+            E::UnsafePath(_) => Self::bad_request("unsafe_path", msg),
+            E::InvalidUrl(_) => Self::bad_request("invalid_url", msg),
+            E::Fetch(_) => Self::new(StatusCode::BAD_GATEWAY, "fetch_failed", msg),
+            E::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg),
+            E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, "already_exists", msg),
+            E::NotFound(_) => Self::not_found(msg),
+            E::Store(s) => s.into(),
+            E::Internal(err) => Self::internal(format!("{err:#}")),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        use AuthError as A;
+        let msg = e.to_string();
+        match e {
+            A::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", msg),
+            A::Throttled { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", msg)
+            },
+            A::InvalidToken => Self::new(StatusCode::UNAUTHORIZED, "invalid_token", msg),
+            A::RegistrationClosed => Self::forbidden(msg),
+            A::UsernameTaken => Self::new(StatusCode::CONFLICT, "username_taken", msg),
+            A::InvalidUsername(_) => Self::bad_request("invalid_username", msg),
+            A::WeakPassword(_) => Self::bad_request("weak_password", msg),
+            A::Secret(_) => Self::internal(msg),
+            A::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, "conflict", format!("already exists: {what}")),
+            StoreError::Backend(_) => {
+                tracing::error!(error = %e, "store failure");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage is unavailable, try again")
+            }
+        }
+    }
+}

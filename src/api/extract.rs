@@ -1,0 +1,85 @@
+//! Extractors: the authenticated user, and JSON / query bodies whose rejections are
+//! turned into the API's JSON errors instead of axum's plain-text ones.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::Claims;
+use crate::engine::Actor;
+use crate::store::Role;
+
+/// The caller, proven by a valid access token in `Authorization: Bearer`.
+pub struct AuthUser(pub Claims);
+
+impl AuthUser {
+    pub fn actor(&self) -> Actor {
+        Actor { user_id: self.0.sub.clone(), admin: self.0.role == Role::Admin }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.role == Role::Admin { Ok(()) } else { Err(ApiError::forbidden("administrators only")) }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
+        state.auth.verify_access(token).map(AuthUser).map_err(|_| ApiError::unauthorized())
+    }
+}
+
+/// `axum::Json` with JSON errors: malformed JSON 400, wrong content type 415, too large 413.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    let status = rej.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "invalid_json",
+        _ => "bad_request",
+    };
+    // Unprocessable (valid JSON, wrong shape) is reported as 400 like malformed JSON:
+    // for the client both are "fix your body".
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
+    ApiError::new(status, code, rej.body_text())
+}
+
+/// `axum::extract::Query` with JSON errors.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|rej: QueryRejection| ApiError::bad_request("invalid_query", rej.body_text()))
+    }
+}

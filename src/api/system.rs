@@ -1,0 +1,98 @@
+//! Health, statistics and runtime settings.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::{AuthUser, Json};
+use super::AppState;
+use crate::engine::Limits;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/health/live", get(live))
+        .route("/api/health/ready", get(ready))
+        .route("/api/statistics", get(statistics))
+        .route("/api/settings", get(settings).put(update_settings))
+}
+
+async fn live() -> impl IntoResponse {
+    axum::Json(json!({ "status": "alive" }))
+}
+
+/// Ready when the store answers; the engine is up whenever the server is.
+async fn ready(State(s): State<AppState>) -> impl IntoResponse {
+    match s.store.ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({ "status": "ready" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "store not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "not_ready", "store": "unavailable" })))
+        }
+    }
+}
+
+async fn health(State(s): State<AppState>) -> impl IntoResponse {
+    let store_ok = s.store.ping().await.is_ok();
+    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if store_ok { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSeconds": s.started.elapsed().as_secs(),
+        "store": { "backend": s.store.backend_name(), "ok": store_ok },
+        "engine": { "torrents": s.engine.torrent_count(), "peerPort": s.engine.peer_addr().map(|a| a.port()) },
+    });
+    (status, axum::Json(body))
+}
+
+async fn statistics(State(s): State<AppState>, user: AuthUser) -> impl IntoResponse {
+    axum::Json(s.engine.statistics(&user.actor()))
+}
+
+/// Runtime settings. Changes apply at once and last until restart (the environment
+/// is the persistent configuration).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Settings {
+    download_limit: Option<u32>,
+    upload_limit: Option<u32>,
+    max_concurrent_torrents: Option<usize>,
+}
+
+async fn settings(State(s): State<AppState>, _user: AuthUser) -> impl IntoResponse {
+    current(&s)
+}
+
+fn current(s: &AppState) -> axum::Json<Settings> {
+    let l = s.engine.limits();
+    axum::Json(Settings {
+        download_limit: Some(l.download_limit),
+        upload_limit: Some(l.upload_limit),
+        max_concurrent_torrents: Some(s.engine.max_concurrent()),
+    })
+}
+
+async fn update_settings(
+    State(s): State<AppState>,
+    user: AuthUser,
+    Json(new): Json<Settings>,
+) -> Result<impl IntoResponse, ApiError> {
+    user.require_admin()?;
+    if new.max_concurrent_torrents == Some(0) {
+        return Err(ApiError::bad_request("invalid_setting", "maxConcurrentTorrents must be at least 1"));
+    }
+    let old = s.engine.limits();
+    s.engine.set_limits(Limits {
+        download_limit: new.download_limit.unwrap_or(old.download_limit),
+        upload_limit: new.upload_limit.unwrap_or(old.upload_limit),
+    });
+    if let Some(max) = new.max_concurrent_torrents {
+        s.engine.set_max_concurrent(max).await;
+    }
+    Ok(current(&s))
+}

@@ -1,0 +1,188 @@
+//! One managed torrent: its stored record, its librqbit handle (when it has one) and the
+//! observations the sampler keeps between ticks. Turning librqbit's stats into the
+//! project's views happens here and nowhere else.
+
+use std::path::Path;
+
+use librqbit::{ManagedTorrent, TorrentStats, TorrentStatsState};
+use tokio::task::AbortHandle;
+
+use super::types::{FileView, PeerCounts, PieceCounts, TorrentDetails, TorrentState, TorrentView};
+use crate::store::TorrentRecord;
+
+pub(crate) type Handle = std::sync::Arc<ManagedTorrent>;
+
+/// What the engine wants librqbit to do with a torrent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Desired {
+    Run,
+    Stop,
+}
+
+pub(crate) struct Entry {
+    pub rec: TorrentRecord,
+    pub handle: Option<Handle>,
+    /// A magnet metadata fetch in flight.
+    pub resolver: Option<AbortHandle>,
+    /// Set by the queue plan: this torrent holds a download slot.
+    pub active: bool,
+    pub queue_position: Option<usize>,
+    /// librqbit's per-live-session counters as last seen, to add deltas to the totals.
+    pub last_fetched: u64,
+    pub last_uploaded: u64,
+    /// Payload received since the server started.
+    pub session_fetched: u64,
+    /// The record changed since it was last written.
+    pub dirty: bool,
+}
+
+impl Entry {
+    pub fn new(rec: TorrentRecord) -> Self {
+        Self {
+            rec,
+            handle: None,
+            resolver: None,
+            active: false,
+            queue_position: None,
+            last_fetched: 0,
+            last_uploaded: 0,
+            session_fetched: 0,
+            dirty: false,
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.rec.completed_at.is_some()
+    }
+
+    /// Wants a download slot: not paused, not failed, not yet complete.
+    pub fn wants_download(&self) -> bool {
+        !self.rec.paused && self.rec.error.is_none() && !self.is_complete()
+    }
+
+    /// Whether librqbit should be running this torrent now.
+    pub fn desired(&self) -> Desired {
+        let seeding = self.is_complete()
+            && !self.rec.paused
+            && self.rec.error.is_none()
+            && self.rec.seeding_stopped_at.is_none();
+        if (self.active && self.wants_download()) || seeding {
+            Desired::Run
+        } else {
+            Desired::Stop
+        }
+    }
+
+    pub fn stats(&self) -> Option<TorrentStats> {
+        self.handle.as_ref().map(|h| h.stats())
+    }
+
+    pub fn ratio(&self) -> f64 {
+        let base = self.rec.total_bytes.max(1);
+        self.rec.uploaded_bytes as f64 / base as f64
+    }
+
+    fn state(&self, stats: Option<&TorrentStats>) -> TorrentState {
+        if self.rec.error.is_some() || matches!(stats.map(|s| s.state), Some(TorrentStatsState::Error)) {
+            return TorrentState::Error;
+        }
+        if self.rec.paused {
+            return TorrentState::Paused;
+        }
+        if self.rec.seeding_stopped_at.is_some() {
+            return TorrentState::Completed;
+        }
+        if !self.is_complete() && !self.active {
+            return TorrentState::Queued;
+        }
+        match stats.map(|s| s.state) {
+            None => TorrentState::Metadata,
+            Some(TorrentStatsState::Initializing { .. }) => TorrentState::Checking,
+            _ if self.is_complete() => TorrentState::Seeding,
+            _ => TorrentState::Downloading,
+        }
+    }
+
+    /// The list view, from one stats sample.
+    pub fn view(&self, stats: Option<&TorrentStats>) -> TorrentView {
+        let live = stats.and_then(|s| s.live.as_ref());
+        let total = stats.map(|s| s.total_bytes).filter(|&t| t > 0).unwrap_or(self.rec.total_bytes);
+        let have = stats.map(|s| s.progress_bytes).unwrap_or(if self.is_complete() { total } else { 0 });
+        let percentage = if total == 0 { 0.0 } else { (have as f64 / total as f64 * 100.0).min(100.0) };
+        let state = self.state(stats);
+        let download_speed = live.map(|l| l.download_speed.as_bytes()).unwrap_or(0);
+        TorrentView {
+            info_hash: self.rec.info_hash.clone(),
+            name: self.rec.name.clone(),
+            state,
+            priority: self.rec.priority,
+            paused: self.rec.paused,
+            queue_position: self.queue_position,
+            percentage: (percentage * 100.0).round() / 100.0,
+            total_bytes: total,
+            completed_bytes: have,
+            downloaded: self.rec.downloaded_bytes,
+            uploaded: self.rec.uploaded_bytes,
+            download_speed,
+            upload_speed: live.map(|l| l.upload_speed.as_bytes()).unwrap_or(0),
+            eta: (state == TorrentState::Downloading && download_speed > 0)
+                .then(|| total.saturating_sub(have) / download_speed),
+            ratio: (self.ratio() * 1000.0).round() / 1000.0,
+            peers: live
+                .map(|l| PeerCounts {
+                    connected: l.snapshot.peer_stats.live,
+                    total: l.snapshot.peer_stats.seen,
+                })
+                .unwrap_or_default(),
+            added_at: self.rec.added_at,
+            completed_at: self.rec.completed_at,
+            owner_id: self.rec.owner_id.clone(),
+            error: self.rec.error.clone().or_else(|| stats.and_then(|s| s.error.clone())),
+        }
+    }
+
+    /// The full view. `pieces` comes from the engine, which owns the librqbit API handle.
+    pub fn details(&self, pieces: PieceCounts, download_root: &Path) -> TorrentDetails {
+        let stats = self.stats();
+        let summary = self.view(stats.as_ref());
+        let mut files = Vec::new();
+        let mut trackers = Vec::new();
+        let mut save_path = None;
+        if let Some(h) = &self.handle {
+            trackers = h.shared().trackers.iter().map(|u| u.to_string()).collect();
+            save_path = h
+                .output_folder()
+                .strip_prefix(download_root)
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned());
+            let progress = stats.as_ref().map(|s| s.file_progress.clone()).unwrap_or_default();
+            let _ = h.with_metadata(|m| {
+                files = m
+                    .file_infos
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| !f.attrs.padding)
+                    .map(|(index, f)| {
+                        let downloaded = progress.get(index).copied().unwrap_or(0);
+                        FileView {
+                            index,
+                            path: f.relative_filename.to_string_lossy().into_owned(),
+                            length: f.len,
+                            downloaded,
+                            percentage: if f.len == 0 { 100.0 } else { downloaded as f64 / f.len as f64 * 100.0 },
+                        }
+                    })
+                    .collect();
+            });
+        }
+        TorrentDetails {
+            summary,
+            magnet_uri: self.rec.magnet.clone(),
+            files,
+            trackers,
+            pieces,
+            downloaded_session: self.session_fetched,
+            save_path,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The download queue as a pure function: which torrents may download now.
+//!
+//! Torrents that want to download (not paused, not complete, not failed) are ordered by
+//! priority (high, normal, low), then by the time they were added, then by info hash so
+//! the order is total. The first `max_active` download; the rest wait, in that order.
+//! Seeding torrents never take a slot. Keeping this free of I/O makes the policy easy to
+//! test and lets the engine re-plan after every change.
+
+use crate::store::Priority;
+
+/// One torrent as the queue sees it.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    pub info_hash: &'a str,
+    pub priority: Priority,
+    pub added_at: i64,
+    pub wants_download: bool,
+}
+
+/// The outcome: downloading torrents, and waiting ones in queue order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan<'a> {
+    pub active: Vec<&'a str>,
+    pub queued: Vec<&'a str>,
+}
+
+/// Splits the candidates that want to download into active and queued.
+pub fn plan<'a>(candidates: &[Candidate<'a>], max_active: usize) -> Plan<'a> {
+    let mut wanting: Vec<&Candidate<'a>> = candidates.iter().filter(|c| c.wants_download).collect();
+    wanting.sort_by(|a, b| {
+        (a.priority, a.added_at, a.info_hash).cmp(&(b.priority, b.added_at, b.info_hash))
+    });
+    let split = wanting.len().min(max_active);
+    Plan {
+        active: wanting[..split].iter().map(|c| c.info_hash).collect(),
+        queued: wanting[split..].iter().map(|c| c.info_hash).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(h: &str, p: Priority, t: i64, wants: bool) -> Candidate<'_> {
+        Candidate { info_hash: h, priority: p, added_at: t, wants_download: wants }
+    }
+
+    #[test]
+    fn priority_then_age_decides() {
+        let cs = [
+            c("a", Priority::Low, 1, true),
+            c("b", Priority::Normal, 2, true),
+            c("c", Priority::High, 3, true),
+            c("d", Priority::Normal, 0, true),
+        ];
+        let p = plan(&cs, 2);
+        assert_eq!(p.active, vec!["c", "d"]);
+        assert_eq!(p.queued, vec!["b", "a"]);
+    }
+
+    #[test]
+    fn torrents_not_wanting_to_download_take_no_slot() {
+        let cs = [c("seed", Priority::High, 0, false), c("x", Priority::Low, 5, true)];
+        let p = plan(&cs, 1);
+        assert_eq!(p.active, vec!["x"]);
+        assert!(p.queued.is_empty());
+    }
+
+    #[test]
+    fn ties_are_broken_by_hash() {
+        let cs = [c("b", Priority::Normal, 1, true), c("a", Priority::Normal, 1, true)];
+        assert_eq!(plan(&cs, 1).active, vec!["a"]);
+    }
+}

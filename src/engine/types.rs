@@ -1,0 +1,156 @@
+//! The engine's own types: requests in, serializable views out. Nothing here names
+//! librqbit, so the API layer and tests depend on these alone.
+
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::store::{Millis, Priority};
+
+/// Who is asking. Users see and act on their own torrents; admins on all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: String,
+    pub admin: bool,
+}
+
+impl Actor {
+    pub fn may_see(&self, owner_id: &str) -> bool {
+        self.admin || self.user_id == owner_id
+    }
+}
+
+/// Where a new torrent comes from.
+#[derive(Debug, Clone)]
+pub enum TorrentInput {
+    Magnet(String),
+    File(Vec<u8>),
+    /// An http(s) URL of a `.torrent` file.
+    Url(String),
+}
+
+/// Options given when adding.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    pub priority: Priority,
+    pub paused: bool,
+    /// Peers to connect to in addition to trackers, DHT and local discovery.
+    pub peers: Vec<SocketAddr>,
+}
+
+/// The lifecycle state users see, in qBittorrent/Transmission terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TorrentState {
+    /// Waiting for a download slot.
+    Queued,
+    /// A magnet's metadata is being fetched from peers.
+    Metadata,
+    /// Existing data is being verified.
+    Checking,
+    Downloading,
+    Seeding,
+    /// Paused by its user.
+    Paused,
+    /// Complete, and the seeding policy (ratio or time) stopped it.
+    Completed,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PeerCounts {
+    pub connected: u32,
+    pub total: u32,
+}
+
+/// One torrent in a list.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TorrentView {
+    pub info_hash: String,
+    pub name: Option<String>,
+    pub state: TorrentState,
+    pub priority: Priority,
+    pub paused: bool,
+    /// 1-based place in the download queue while queued.
+    pub queue_position: Option<usize>,
+    /// Percent of the wanted bytes verified, 0 to 100.
+    pub percentage: f64,
+    pub total_bytes: u64,
+    /// Verified bytes on disk.
+    pub completed_bytes: u64,
+    /// Lifetime payload bytes received and sent.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    /// Bytes per second.
+    pub download_speed: u64,
+    pub upload_speed: u64,
+    /// Seconds until complete, when downloading and estimable.
+    pub eta: Option<u64>,
+    pub ratio: f64,
+    pub peers: PeerCounts,
+    pub added_at: Millis,
+    pub completed_at: Option<Millis>,
+    pub owner_id: String,
+    pub error: Option<String>,
+}
+
+/// One file inside a torrent.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileView {
+    pub index: usize,
+    pub path: String,
+    pub length: u64,
+    pub downloaded: u64,
+    pub percentage: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PieceCounts {
+    pub have: u32,
+    pub total: u32,
+    pub length: u32,
+}
+
+/// One torrent in full.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TorrentDetails {
+    #[serde(flatten)]
+    pub summary: TorrentView,
+    pub magnet_uri: Option<String>,
+    pub files: Vec<FileView>,
+    pub trackers: Vec<String>,
+    pub pieces: PieceCounts,
+    /// Payload bytes received since the server started (for this torrent).
+    pub downloaded_session: u64,
+    pub save_path: Option<String>,
+}
+
+/// Global transfer limits in bytes per second; 0 means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub download_limit: u32,
+    pub upload_limit: u32,
+}
+
+/// Counts and rates over the torrents an actor can see.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statistics {
+    pub total_torrents: usize,
+    pub active_count: usize,
+    pub queued_count: usize,
+    pub seeding_count: usize,
+    pub paused_count: usize,
+    pub completed_count: usize,
+    pub error_count: usize,
+    pub download_speed: u64,
+    pub upload_speed: u64,
+    pub total_downloaded: u64,
+    pub total_uploaded: u64,
+    pub max_concurrent: usize,
+}
