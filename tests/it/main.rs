@@ -3,3 +3,5 @@
 mod support;
 
 mod download;
+mod api_auth;
+mod bad_input;

@@ -1,0 +1,1 @@
+//! Authentication and authorization through the real HTTP API.

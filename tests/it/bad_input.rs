@@ -1,0 +1,1 @@
+//! Malformed requests and hostile torrents get clear JSON errors and change nothing.
