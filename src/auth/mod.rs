@@ -1,0 +1,373 @@
+//! Authentication: accounts, passwords, access and refresh tokens, login throttling.
+//!
+//! [`Auth`] is the one entry point the HTTP layer uses. The pieces live in private
+//! submodules: `password` (argon2id hashing and the password policy), `tokens` (HS256
+//! access tokens and opaque refresh tokens), `throttle` (failed logins per client address)
+//! and `secret` (the JWT signing secret).
+//!
+//! Refresh tokens rotate: each one can be spent once, for a new pair in the same family.
+//! Presenting a spent token again means it was copied, so the whole family is revoked and
+//! whoever holds its newest token (legitimate or not) has to log in again.
+
+mod password;
+mod secret;
+mod throttle;
+mod tokens;
+
+#[cfg(test)]
+mod test_store;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::AuthConfig;
+use crate::store::{Consumed, DynStore, RefreshToken, Role, StoreError, User};
+use throttle::LoginThrottle;
+use tokens::TokenKeys;
+
+/// Name of the account [`Auth::bootstrap_admin`] creates.
+pub const ADMIN_USERNAME: &str = "admin";
+/// Shortest and longest accepted user names, in characters.
+pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
+
+/// What a successful login or refresh returns to the client.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    /// Signed JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque, single-use token for `refresh`.
+    pub refresh_token: String,
+    /// Always `"Bearer"`.
+    pub token_type: &'static str,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// User name at the time the token was issued.
+    pub username: String,
+    /// Role at the time the token was issued.
+    pub role: Role,
+    /// Token kind; always `"access"` for tokens this server accepts.
+    pub typ: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the Unix epoch.
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: String,
+}
+
+/// Everything authentication can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user or wrong password (deliberately indistinguishable).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// Too many failed logins from this client; try again after `retry_after`.
+    #[error("too many failed logins; retry in {} s", retry_after.as_secs())]
+    Throttled { retry_after: Duration },
+    /// Missing, malformed, forged, expired, revoked or reused token.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// Self-service registration is disabled.
+    #[error("registration is closed")]
+    RegistrationClosed,
+    /// The user name already exists.
+    #[error("username is already taken")]
+    UsernameTaken,
+    /// The user name breaks the naming rules; the text says which.
+    #[error("invalid username: {0}")]
+    InvalidUsername(String),
+    /// The password breaks the password policy; the text says which.
+    #[error("password {0}")]
+    WeakPassword(String),
+    /// The JWT secret is missing, too short or unreadable (a startup error).
+    #[error("JWT secret: {0}")]
+    Secret(String),
+    /// The store failed (also used for internal hashing faults).
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Authentication service: owns the signing keys, the throttle and the account rules.
+pub struct Auth {
+    store: DynStore,
+    keys: TokenKeys,
+    config: AuthConfig,
+    throttle: LoginThrottle,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("store", &self.store.backend_name())
+            .field("keys", &self.keys)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Loads the JWT secret: config's `jwt_secret` if set (at least 32 bytes), else the file
+    /// `<data_dir>/jwt_secret`, created on first start with 64 random bytes and mode 0600
+    /// (the directory is created too). A file holding fewer than 32 bytes is an error.
+    pub async fn new(
+        cfg: &AuthConfig,
+        data_dir: &Path,
+        store: DynStore,
+    ) -> Result<Self, AuthError> {
+        let secret = secret::load(cfg.jwt_secret.as_ref(), data_dir).await?;
+        Ok(Self {
+            store,
+            keys: TokenKeys::new(secret.expose()),
+            config: cfg.clone(),
+            throttle: LoginThrottle::new(cfg.login_max_failures, cfg.login_window),
+        })
+    }
+
+    /// If there is no user at all, creates `admin` (an administrator) with the configured
+    /// admin password, or with a random 20-character one that is logged once at WARN (the
+    /// only place a password is ever logged). Returns the password only if it generated it.
+    /// Does nothing once any user exists.
+    pub async fn bootstrap_admin(&self) -> Result<Option<String>, AuthError> {
+        if self.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let configured = self.config.admin_password.as_ref();
+        let password =
+            configured.map_or_else(password::generate_password, |p| p.expose().to_owned());
+        match self
+            .create_user(ADMIN_USERNAME, &password, Role::Admin)
+            .await
+        {
+            Ok(_) => {}
+            // Another instance bootstrapped at the same moment; theirs stands.
+            Err(AuthError::UsernameTaken) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        if configured.is_some() {
+            tracing::info!(username = ADMIN_USERNAME, "created the first administrator");
+            return Ok(None);
+        }
+        tracing::warn!(
+            username = ADMIN_USERNAME,
+            password = %password,
+            "created the first administrator with a generated password; store it now, it is not shown again"
+        );
+        Ok(Some(password))
+    }
+
+    /// Checks a user name and password and issues a new token pair (a new refresh family).
+    /// Clients with too many recent failures get [`AuthError::Throttled`] without a check.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<TokenPair, AuthError> {
+        let attempt_at = Instant::now();
+        self.throttle
+            .begin(client, attempt_at)
+            .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+        match self.check_credentials(username, password).await {
+            Ok(user) => {
+                self.throttle.clear(client);
+                self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
+                    .await
+            }
+            Err(AuthError::InvalidCredentials) => {
+                tracing::info!(client = %client, "failed login");
+                Err(AuthError::InvalidCredentials)
+            }
+            Err(e) => {
+                self.throttle.forgive(client, attempt_at);
+                Err(e)
+            }
+        }
+    }
+
+    /// Spends a refresh token for a new pair in the same family. A token spent before is a
+    /// replay: its whole family is revoked. Unknown, revoked or expired tokens, and tokens
+    /// of deleted users, are [`AuthError::InvalidToken`].
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+        let now = crate::now_millis();
+        let hash = tokens::hash_refresh_token(refresh_token);
+        let record = match self.store.consume_refresh_token(&hash, now).await? {
+            Consumed::Fresh(record) => record,
+            Consumed::Reused(record) => return Err(self.reuse_detected(&record).await),
+            Consumed::Unknown => return Err(AuthError::InvalidToken),
+        };
+        if record.revoked || record.expires_at <= now {
+            return Err(AuthError::InvalidToken);
+        }
+        let Some(user) = self.store.user_by_id(&record.user_id).await? else {
+            self.store.revoke_token_family(&record.family_id).await?;
+            return Err(AuthError::InvalidToken);
+        };
+        self.issue_pair(&user, record.family_id).await
+    }
+
+    /// Revokes the family of a refresh token (every session descended from that login).
+    /// Unknown tokens are fine: logging out twice succeeds.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+        let hash = tokens::hash_refresh_token(refresh_token);
+        match self
+            .store
+            .consume_refresh_token(&hash, crate::now_millis())
+            .await?
+        {
+            Consumed::Fresh(record) | Consumed::Reused(record) => {
+                self.store.revoke_token_family(&record.family_id).await?;
+            }
+            Consumed::Unknown => {}
+        }
+        Ok(())
+    }
+
+    /// Checks an access token (HS256 signature, expiry, `typ == "access"`) and returns its claims.
+    pub fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
+        self.keys.verify(token)
+    }
+
+    /// Creates an account after checking the user name and password rules.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        validate_username(username)?;
+        password::check_policy(password)?;
+        let user = User {
+            id: uuid::Uuid::new_v4().to_string(),
+            username: username.to_owned(),
+            password_hash: password::hash(password).await?,
+            role,
+            created_at: crate::now_millis(),
+        };
+        match self.store.create_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict(_)) => Err(AuthError::UsernameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Self-service sign-up of a regular user; [`AuthError::RegistrationClosed`] unless
+    /// registration is allowed by the configuration.
+    pub async fn register(&self, username: &str, password: &str) -> Result<User, AuthError> {
+        if !self.config.allow_registration {
+            return Err(AuthError::RegistrationClosed);
+        }
+        self.create_user(username, password, Role::User).await
+    }
+
+    /// The user if the password matches. Unknown users cost one dummy verification so the
+    /// response time does not tell which user names exist.
+    async fn check_credentials(&self, username: &str, password: &str) -> Result<User, AuthError> {
+        if password::is_oversized(password) {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let Some(user) = self.store.user_by_name(username).await? else {
+            password::verify_dummy(password).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        if password::verify(password, &user.password_hash).await? {
+            Ok(user)
+        } else {
+            Err(AuthError::InvalidCredentials)
+        }
+    }
+
+    /// Revokes the family of a replayed refresh token and returns the error to report.
+    async fn reuse_detected(&self, record: &RefreshToken) -> AuthError {
+        tracing::warn!(
+            user_id = %record.user_id,
+            family = %record.family_id,
+            "refresh token reused; revoking its family"
+        );
+        match self.store.revoke_token_family(&record.family_id).await {
+            Ok(_) => AuthError::InvalidToken,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Signs an access token and stores a new refresh token in `family_id`.
+    async fn issue_pair(&self, user: &User, family_id: String) -> Result<TokenPair, AuthError> {
+        let now = crate::now_millis();
+        let access_token = self.keys.sign(&self.access_claims(user, now))?;
+        let refresh_token = tokens::new_refresh_token();
+        let record = RefreshToken {
+            token_hash: tokens::hash_refresh_token(&refresh_token),
+            user_id: user.id.clone(),
+            family_id,
+            created_at: now,
+            expires_at: now.saturating_add(duration_millis(self.config.refresh_ttl)),
+            used_at: None,
+            revoked: false,
+        };
+        self.store.insert_refresh_token(&record).await?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_ttl.as_secs(),
+        })
+    }
+
+    fn access_claims(&self, user: &User, now_ms: i64) -> Claims {
+        let iat = now_ms / 1000;
+        let ttl = i64::try_from(self.config.access_ttl.as_secs()).unwrap_or(i64::MAX);
+        Claims {
+            sub: user.id.clone(),
+            username: user.username.clone(),
+            role: user.role,
+            typ: tokens::ACCESS_TYP.to_owned(),
+            iat,
+            exp: iat.saturating_add(ttl),
+            jti: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+/// Checks the user name rules: 3 to 32 characters of `A-Z a-z 0-9 _ . -`.
+pub fn validate_username(username: &str) -> Result<(), AuthError> {
+    if !USERNAME_CHARS.contains(&username.chars().count()) {
+        return Err(AuthError::InvalidUsername(format!(
+            "must be {} to {} characters long",
+            USERNAME_CHARS.start(),
+            USERNAME_CHARS.end()
+        )));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if !username.chars().all(allowed) {
+        return Err(AuthError::InvalidUsername(
+            "may only contain letters, digits, '_', '.' and '-'".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn duration_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;
