@@ -24,6 +24,12 @@ pub(crate) struct Entry {
     pub handle: Option<Handle>,
     /// A magnet metadata fetch in flight.
     pub resolver: Option<AbortHandle>,
+    /// Failed metadata fetches in a row, and when the next one may start: a magnet
+    /// whose peers are unreachable keeps trying, with backoff, like other clients do.
+    pub resolve_failures: u32,
+    pub resolve_after: Option<std::time::Instant>,
+    /// Why the last metadata fetch failed, shown while it retries.
+    pub resolve_error: Option<String>,
     /// Set by the queue plan: this torrent holds a download slot.
     pub active: bool,
     pub queue_position: Option<usize>,
@@ -42,6 +48,9 @@ impl Entry {
             rec,
             handle: None,
             resolver: None,
+            resolve_failures: 0,
+            resolve_after: None,
+            resolve_error: None,
             active: false,
             queue_position: None,
             last_fetched: 0,
@@ -71,6 +80,14 @@ impl Entry {
         } else {
             Desired::Stop
         }
+    }
+
+    /// Whether a metadata fetch should start now.
+    pub fn should_resolve(&self) -> bool {
+        self.handle.is_none()
+            && self.resolver.is_none()
+            && self.rec.torrent_bytes.is_none()
+            && self.resolve_after.is_none_or(|t| t <= std::time::Instant::now())
     }
 
     pub fn stats(&self) -> Option<TorrentStats> {
@@ -137,7 +154,12 @@ impl Entry {
             added_at: self.rec.added_at,
             completed_at: self.rec.completed_at,
             owner_id: self.rec.owner_id.clone(),
-            error: self.rec.error.clone().or_else(|| stats.and_then(|s| s.error.clone())),
+            error: self
+                .rec
+                .error
+                .clone()
+                .or_else(|| stats.and_then(|s| s.error.clone()))
+                .or_else(|| self.resolve_error.clone()),
         }
     }
 

@@ -253,9 +253,7 @@ impl Engine {
                 e.queue_position = positions.get(hash).copied();
                 match (e.desired(), &e.handle) {
                     (Desired::Run, Some(h)) if h.is_paused() => to_run.push(h.clone()),
-                    (Desired::Run, None) if e.resolver.is_none() && e.rec.torrent_bytes.is_none() => {
-                        to_resolve.push(hash.clone())
-                    }
+                    (Desired::Run, None) if e.should_resolve() => to_resolve.push(hash.clone()),
                     (Desired::Stop, Some(h)) if !h.is_paused() => to_stop.push(h.clone()),
                     (Desired::Stop, None) => {
                         if let Some(r) = e.resolver.take() {
@@ -303,32 +301,44 @@ impl Engine {
 
     async fn on_metadata(self: &Arc<Self>, hash: &str, res: anyhow::Result<AddTorrentResponse>) {
         let _ops = self.ops.lock().await;
-        let checked = match res {
-            Ok(AddTorrentResponse::ListOnly(l)) => {
-                let bytes = l.torrent_bytes.to_vec();
-                source::inspect_torrent(&bytes).map(|info| (bytes, info, l.seen_peers))
-            }
-            Ok(_) => Err(EngineError::Internal(anyhow::anyhow!("unexpected answer to a metadata request"))),
-            Err(e) => Err(EngineError::Internal(e)),
+        let fetched = match res {
+            Ok(AddTorrentResponse::ListOnly(l)) => Ok((l.torrent_bytes.to_vec(), l.seen_peers)),
+            Ok(_) => Err(anyhow::anyhow!("unexpected answer to a metadata request")),
+            Err(e) => Err(e),
         };
         let rec = {
             let mut map = lock(&self.torrents);
             let Some(e) = map.get_mut(hash) else { return };
             e.resolver = None;
-            match checked {
-                Ok((bytes, info, seen)) => {
+            let (bytes, seen) = match fetched {
+                Ok(ok) => ok,
+                Err(err) => {
+                    // Transient: no peer answered. Keep the magnet and try again later.
+                    e.resolve_failures += 1;
+                    let backoff = resolve_backoff(e.resolve_failures);
+                    e.resolve_after = Some(std::time::Instant::now() + backoff);
+                    e.resolve_error = Some(format!("fetching metadata: {err:#}"));
+                    tracing::info!(info_hash = %hash, error = %err, ?backoff, "metadata not found yet, will retry");
+                    return;
+                }
+            };
+            e.resolve_failures = 0;
+            e.resolve_after = None;
+            e.resolve_error = None;
+            // Metadata from peers is as hostile as an uploaded file: same checks.
+            match source::inspect_torrent(&bytes) {
+                Ok(info) => {
                     e.rec.torrent_bytes = Some(bytes);
                     e.rec.name = info.name.or(e.rec.name.take());
                     e.rec.total_bytes = info.total_bytes;
-                    for p in seen {
-                        let p = p.to_string();
+                    for p in seen.iter().map(|p| p.to_string()) {
                         if !e.rec.initial_peers.contains(&p) {
                             e.rec.initial_peers.push(p);
                         }
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(info_hash = %hash, error = %err, "magnet metadata failed");
+                    tracing::warn!(info_hash = %hash, error = %err, "refusing the metadata peers sent");
                     e.rec.error = Some(err.to_string());
                 }
             }
@@ -384,8 +394,10 @@ impl Engine {
     /// to librqbit (bad metadata, disk) is attached again.
     async fn retry_failed(self: &Arc<Self>, hash: &str) {
         let (handle, needs_attach) = {
-            let map = lock(&self.torrents);
-            let Some(e) = map.get(hash) else { return };
+            let mut map = lock(&self.torrents);
+            let Some(e) = map.get_mut(hash) else { return };
+            e.resolve_after = None;
+            e.resolve_failures = 0;
             (e.handle.clone(), e.handle.is_none() && e.rec.torrent_bytes.is_some())
         };
         if let Some(h) = handle
@@ -555,6 +567,11 @@ fn session_options(cfg: &EngineConfig, cancel: &CancellationToken) -> SessionOpt
         cancellation_token: Some(cancel.child_token()),
         ..Default::default()
     }
+}
+
+/// Wait before the n-th retry of a metadata fetch: 2 s doubling up to 2 minutes.
+fn resolve_backoff(failures: u32) -> std::time::Duration {
+    std::time::Duration::from_secs((1u64 << failures.min(7)).min(120))
 }
 
 fn parse_peers(peers: &[String]) -> Vec<SocketAddr> {

@@ -3,5 +3,7 @@
 mod support;
 
 mod download;
+mod queue;
+mod restart;
 mod api_auth;
 mod bad_input;
