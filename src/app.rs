@@ -31,7 +31,8 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating DATA_DIR {:?}", config.data_dir))?;
         let store: DynStore = Arc::new(
-            SqliteStore::open(&config.data_dir.join("torrentedge.sqlite3")).context("opening the database")?,
+            SqliteStore::open(&config.data_dir.join("torrentedge.sqlite3"))
+                .context("opening the database")?,
         );
         let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
         auth.bootstrap_admin().await?;
@@ -42,12 +43,24 @@ impl App {
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
-        let state = AppState { engine, auth, store, started: Instant::now() };
-        Ok(Self { listener, state, cancel, shutdown_timeout: config.shutdown_timeout })
+        let state = AppState {
+            engine,
+            auth,
+            store,
+            started: Instant::now(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            cancel,
+            shutdown_timeout: config.shutdown_timeout,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// The engine, for callers that embed the server.
@@ -69,11 +82,17 @@ impl App {
         tokio::spawn(watch_signals(cancel.clone()));
         let engine = self.state.engine.clone();
         let router = api::router(self.state);
-        let serve = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        let serve = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
         serve.await.context("HTTP server")?;
         tracing::info!("shutting down");
-        if tokio::time::timeout(self.shutdown_timeout, engine.shutdown()).await.is_err() {
+        if tokio::time::timeout(self.shutdown_timeout, engine.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!(timeout = ?self.shutdown_timeout, "engine shutdown timed out");
         }
         tracing::info!("stopped");

@@ -109,7 +109,9 @@ impl Config {
 
     /// Builds a configuration from name/value pairs (the environment, or a test's map).
     /// Unset variables take their documented defaults.
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let v = Vars(vars.into_iter().filter(|(_, v)| !v.is_empty()).collect());
         let host: IpAddr = v.parse("HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
         let peer_host: IpAddr = v.parse("PEER_HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
@@ -248,13 +250,23 @@ mod tests {
     fn malformed_numbers_name_the_variable() {
         let err = cfg(&[("MAX_CONCURRENT_TORRENTS", "three")]).unwrap_err();
         assert_eq!(err.var, "MAX_CONCURRENT_TORRENTS");
-        assert_eq!(cfg(&[("MAX_CONCURRENT_TORRENTS", "0")]).unwrap_err().var, "MAX_CONCURRENT_TORRENTS");
-        assert_eq!(cfg(&[("ENABLE_DHT", "maybe")]).unwrap_err().var, "ENABLE_DHT");
+        assert_eq!(
+            cfg(&[("MAX_CONCURRENT_TORRENTS", "0")]).unwrap_err().var,
+            "MAX_CONCURRENT_TORRENTS"
+        );
+        assert_eq!(
+            cfg(&[("ENABLE_DHT", "maybe")]).unwrap_err().var,
+            "ENABLE_DHT"
+        );
     }
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let c = cfg(&[("JWT_SECRET", &"s".repeat(40)), ("ADMIN_PASSWORD", "hunter22")]).unwrap();
+        let c = cfg(&[
+            ("JWT_SECRET", &"s".repeat(40)),
+            ("ADMIN_PASSWORD", "hunter22"),
+        ])
+        .unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("ssss"));
         assert!(!dbg.contains("hunter22"));

@@ -2,16 +2,16 @@
 
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json};
-use super::AppState;
 use crate::store::{Role, User};
 
 pub fn router() -> Router<AppState> {
@@ -56,7 +56,12 @@ pub struct UserView {
 
 impl From<User> for UserView {
     fn from(u: User) -> Self {
-        Self { id: u.id, username: u.username, role: u.role, created_at: u.created_at }
+        Self {
+            id: u.id,
+            username: u.username,
+            role: u.role,
+            created_at: u.created_at,
+        }
     }
 }
 
@@ -65,31 +70,53 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(c): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(s.auth.login(&c.username, &c.password, peer.ip()).await?))
+    Ok(axum::Json(
+        s.auth.login(&c.username, &c.password, peer.ip()).await?,
+    ))
 }
 
-async fn refresh(State(s): State<AppState>, Json(b): Json<RefreshBody>) -> Result<impl IntoResponse, ApiError> {
+async fn refresh(
+    State(s): State<AppState>,
+    Json(b): Json<RefreshBody>,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(s.auth.refresh(&b.refresh_token).await?))
 }
 
-async fn logout(State(s): State<AppState>, Json(b): Json<RefreshBody>) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(s): State<AppState>,
+    Json(b): Json<RefreshBody>,
+) -> Result<StatusCode, ApiError> {
     s.auth.logout(&b.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn register(State(s): State<AppState>, Json(c): Json<Credentials>) -> Result<impl IntoResponse, ApiError> {
+async fn register(
+    State(s): State<AppState>,
+    Json(c): Json<Credentials>,
+) -> Result<impl IntoResponse, ApiError> {
     let user = s.auth.register(&c.username, &c.password).await?;
     Ok((StatusCode::CREATED, axum::Json(UserView::from(user))))
 }
 
 async fn me(State(s): State<AppState>, user: AuthUser) -> Result<axum::Json<UserView>, ApiError> {
     let found = s.store.user_by_id(&user.0.sub).await?;
-    found.map(|u| axum::Json(u.into())).ok_or_else(ApiError::unauthorized)
+    found
+        .map(|u| axum::Json(u.into()))
+        .ok_or_else(ApiError::unauthorized)
 }
 
-async fn list_users(State(s): State<AppState>, user: AuthUser) -> Result<impl IntoResponse, ApiError> {
+async fn list_users(
+    State(s): State<AppState>,
+    user: AuthUser,
+) -> Result<impl IntoResponse, ApiError> {
     user.require_admin()?;
-    let users: Vec<UserView> = s.store.list_users().await?.into_iter().map(Into::into).collect();
+    let users: Vec<UserView> = s
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(axum::Json(users))
 }
 
@@ -99,6 +126,9 @@ async fn create_user(
     Json(n): Json<NewUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require_admin()?;
-    let created = s.auth.create_user(&n.username, &n.password, n.role.unwrap_or(Role::User)).await?;
+    let created = s
+        .auth
+        .create_user(&n.username, &n.password, n.role.unwrap_or(Role::User))
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(UserView::from(created))))
 }

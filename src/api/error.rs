@@ -22,13 +22,22 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid access token")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid access token",
+        )
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
@@ -38,7 +47,11 @@ impl ApiError {
     }
     fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
     }
 }
 
@@ -80,7 +93,9 @@ impl From<AuthError> for ApiError {
         use AuthError as A;
         let msg = e.to_string();
         match e {
-            A::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", msg),
+            A::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", msg)
+            }
             A::Throttled { retry_after } => Self {
                 retry_after: Some(retry_after),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", msg)
@@ -99,10 +114,18 @@ impl From<AuthError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, "conflict", format!("already exists: {what}")),
+            StoreError::Conflict(what) => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("already exists: {what}"),
+            ),
             StoreError::Backend(_) => {
                 tracing::error!(error = %e, "store failure");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage is unavailable, try again")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "storage is unavailable, try again",
+                )
             }
         }
     }

@@ -18,11 +18,18 @@ pub struct AuthUser(pub Claims);
 
 impl AuthUser {
     pub fn actor(&self) -> Actor {
-        Actor { user_id: self.0.sub.clone(), admin: self.0.role == Role::Admin }
+        Actor {
+            user_id: self.0.sub.clone(),
+            admin: self.0.role == Role::Admin,
+        }
     }
 
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.0.role == Role::Admin { Ok(()) } else { Err(ApiError::forbidden("administrators only")) }
+        if self.0.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("administrators only"))
+        }
     }
 }
 
@@ -34,11 +41,18 @@ impl FromRequestParts<AppState> for AuthUser {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        state.auth.verify_access(token).map(AuthUser).map_err(|_| ApiError::unauthorized())
+        state
+            .auth
+            .verify_access(token)
+            .map(AuthUser)
+            .map_err(|_| ApiError::unauthorized())
     }
 }
 
@@ -66,7 +80,11 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
     };
     // Unprocessable (valid JSON, wrong shape) is reported as 400 like malformed JSON:
     // for the client both are "fix your body".
-    let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
     ApiError::new(status, code, rej.body_text())
 }
 

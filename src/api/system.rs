@@ -1,16 +1,16 @@
 //! Health, statistics and runtime settings.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json};
-use super::AppState;
 use crate::engine::Limits;
 
 pub fn router() -> Router<AppState> {
@@ -32,14 +32,21 @@ async fn ready(State(s): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, axum::Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "not_ready", "store": "unavailable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "not_ready", "store": "unavailable" })),
+            )
         }
     }
 }
 
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let store_ok = s.store.ping().await.is_ok();
-    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if store_ok { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -84,7 +91,10 @@ async fn update_settings(
 ) -> Result<impl IntoResponse, ApiError> {
     user.require_admin()?;
     if new.max_concurrent_torrents == Some(0) {
-        return Err(ApiError::bad_request("invalid_setting", "maxConcurrentTorrents must be at least 1"));
+        return Err(ApiError::bad_request(
+            "invalid_setting",
+            "maxConcurrentTorrents must be at least 1",
+        ));
     }
     let old = s.engine.limits();
     s.engine.set_limits(Limits {

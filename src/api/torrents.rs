@@ -2,16 +2,16 @@
 
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use axum::Router;
 use serde::Deserialize;
 
+use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json, Query};
-use super::AppState;
 use crate::engine::{AddOptions, TorrentInput};
 use crate::store::Priority;
 
@@ -36,7 +36,11 @@ struct AddBody {
     peers: Option<Vec<String>>,
 }
 
-async fn add(State(s): State<AppState>, user: AuthUser, req: Request) -> Result<impl IntoResponse, ApiError> {
+async fn add(
+    State(s): State<AppState>,
+    user: AuthUser,
+    req: Request,
+) -> Result<impl IntoResponse, ApiError> {
     let ctype = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -54,7 +58,12 @@ async fn add(State(s): State<AppState>, user: AuthUser, req: Request) -> Result<
         let input = match (body.magnet_uri, body.url) {
             (Some(m), None) => TorrentInput::Magnet(m),
             (None, Some(u)) => TorrentInput::Url(u),
-            _ => return Err(ApiError::bad_request("invalid_request", "give exactly one of magnetURI or url (or upload a file)")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "give exactly one of magnetURI or url (or upload a file)",
+                ));
+            }
         };
         (input, opts)
     };
@@ -65,18 +74,34 @@ async fn add(State(s): State<AppState>, user: AuthUser, req: Request) -> Result<
 async fn read_multipart(mut mp: Multipart) -> Result<(TorrentInput, AddOptions), ApiError> {
     let mut file = None;
     let mut body = AddBody::default();
-    let mp_err = |e: axum::extract::multipart::MultipartError| ApiError::new(e.status(), "invalid_multipart", e.body_text());
+    let mp_err = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(e.status(), "invalid_multipart", e.body_text())
+    };
     while let Some(field) = mp.next_field().await.map_err(mp_err)? {
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
-            "file" | "torrent" | "torrents" => file = Some(field.bytes().await.map_err(mp_err)?.to_vec()),
-            "magnetURI" | "magnet" | "urls" => body.magnet_uri = Some(field.text().await.map_err(mp_err)?),
+            "file" | "torrent" | "torrents" => {
+                file = Some(field.bytes().await.map_err(mp_err)?.to_vec())
+            }
+            "magnetURI" | "magnet" | "urls" => {
+                body.magnet_uri = Some(field.text().await.map_err(mp_err)?)
+            }
             "url" => body.url = Some(field.text().await.map_err(mp_err)?),
             "priority" => body.priority = Some(field.text().await.map_err(mp_err)?),
-            "paused" => body.paused = Some(matches!(field.text().await.map_err(mp_err)?.trim(), "true" | "1")),
+            "paused" => {
+                body.paused = Some(matches!(
+                    field.text().await.map_err(mp_err)?.trim(),
+                    "true" | "1"
+                ))
+            }
             "peers" => {
                 let text = field.text().await.map_err(mp_err)?;
-                body.peers = Some(text.split([',', '\n', ' ']).filter(|p| !p.is_empty()).map(str::to_owned).collect());
+                body.peers = Some(
+                    text.split([',', '\n', ' '])
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                );
             }
             _ => {}
         }
@@ -86,25 +111,43 @@ async fn read_multipart(mut mp: Multipart) -> Result<(TorrentInput, AddOptions),
         (Some(f), None, None) => TorrentInput::File(f),
         (None, Some(m), None) => TorrentInput::Magnet(m),
         (None, None, Some(u)) => TorrentInput::Url(u),
-        _ => return Err(ApiError::bad_request("invalid_request", "give exactly one of: a `file` field, magnetURI or url")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "give exactly one of: a `file` field, magnetURI or url",
+            ));
+        }
     };
     Ok((input, opts))
 }
 
-fn add_options(priority: Option<&str>, paused: Option<bool>, peers: Option<&[String]>) -> Result<AddOptions, ApiError> {
+fn add_options(
+    priority: Option<&str>,
+    paused: Option<bool>,
+    peers: Option<&[String]>,
+) -> Result<AddOptions, ApiError> {
     let peers = peers
         .unwrap_or_default()
         .iter()
-        .map(|p| p.parse::<SocketAddr>().map_err(|_| ApiError::bad_request("invalid_peer", format!("peer {p:?} is not ip:port"))))
+        .map(|p| {
+            p.parse::<SocketAddr>().map_err(|_| {
+                ApiError::bad_request("invalid_peer", format!("peer {p:?} is not ip:port"))
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(AddOptions { priority: parse_priority(priority)?, paused: paused.unwrap_or(false), peers })
+    Ok(AddOptions {
+        priority: parse_priority(priority)?,
+        paused: paused.unwrap_or(false),
+        peers,
+    })
 }
 
 fn parse_priority(p: Option<&str>) -> Result<Priority, ApiError> {
     match p {
         None => Ok(Priority::Normal),
-        Some(p) => Priority::parse(p)
-            .ok_or_else(|| ApiError::bad_request("invalid_priority", "priority must be high, normal or low")),
+        Some(p) => Priority::parse(p).ok_or_else(|| {
+            ApiError::bad_request("invalid_priority", "priority must be high, normal or low")
+        }),
     }
 }
 
@@ -112,15 +155,27 @@ async fn list(State(s): State<AppState>, user: AuthUser) -> impl IntoResponse {
     axum::Json(s.engine.list(&user.actor()))
 }
 
-async fn details(State(s): State<AppState>, user: AuthUser, Path(hash): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn details(
+    State(s): State<AppState>,
+    user: AuthUser,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(s.engine.details(&user.actor(), &hash)?))
 }
 
-async fn pause(State(s): State<AppState>, user: AuthUser, Path(hash): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn pause(
+    State(s): State<AppState>,
+    user: AuthUser,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(s.engine.pause(&user.actor(), &hash).await?))
 }
 
-async fn resume(State(s): State<AppState>, user: AuthUser, Path(hash): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn resume(
+    State(s): State<AppState>,
+    user: AuthUser,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(s.engine.resume(&user.actor(), &hash).await?))
 }
 
@@ -137,7 +192,9 @@ async fn remove(
     Path(hash): Path<String>,
     Query(q): Query<RemoveQuery>,
 ) -> Result<StatusCode, ApiError> {
-    s.engine.remove(&user.actor(), &hash, q.delete_files).await?;
+    s.engine
+        .remove(&user.actor(), &hash, q.delete_files)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -153,5 +210,7 @@ async fn set_priority(
     Json(b): Json<PriorityBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let p = parse_priority(Some(&b.priority))?;
-    Ok(axum::Json(s.engine.set_priority(&user.actor(), &hash, p).await?))
+    Ok(axum::Json(
+        s.engine.set_priority(&user.actor(), &hash, p).await?,
+    ))
 }

@@ -87,7 +87,9 @@ impl Entry {
         self.handle.is_none()
             && self.resolver.is_none()
             && self.rec.torrent_bytes.is_none()
-            && self.resolve_after.is_none_or(|t| t <= std::time::Instant::now())
+            && self
+                .resolve_after
+                .is_none_or(|t| t <= std::time::Instant::now())
     }
 
     pub fn stats(&self) -> Option<TorrentStats> {
@@ -100,7 +102,9 @@ impl Entry {
     }
 
     fn state(&self, stats: Option<&TorrentStats>) -> TorrentState {
-        if self.rec.error.is_some() || matches!(stats.map(|s| s.state), Some(TorrentStatsState::Error)) {
+        if self.rec.error.is_some()
+            || matches!(stats.map(|s| s.state), Some(TorrentStatsState::Error))
+        {
             return TorrentState::Error;
         }
         if self.rec.paused {
@@ -123,9 +127,18 @@ impl Entry {
     /// The list view, from one stats sample.
     pub fn view(&self, stats: Option<&TorrentStats>) -> TorrentView {
         let live = stats.and_then(|s| s.live.as_ref());
-        let total = stats.map(|s| s.total_bytes).filter(|&t| t > 0).unwrap_or(self.rec.total_bytes);
-        let have = stats.map(|s| s.progress_bytes).unwrap_or(if self.is_complete() { total } else { 0 });
-        let percentage = if total == 0 { 0.0 } else { (have as f64 / total as f64 * 100.0).min(100.0) };
+        let total = stats
+            .map(|s| s.total_bytes)
+            .filter(|&t| t > 0)
+            .unwrap_or(self.rec.total_bytes);
+        let have = stats
+            .map(|s| s.progress_bytes)
+            .unwrap_or(if self.is_complete() { total } else { 0 });
+        let percentage = if total == 0 {
+            0.0
+        } else {
+            (have as f64 / total as f64 * 100.0).min(100.0)
+        };
         let state = self.state(stats);
         let download_speed = live.map(|l| l.download_speed.as_bytes()).unwrap_or(0);
         TorrentView {
@@ -177,7 +190,10 @@ impl Entry {
                 .strip_prefix(download_root)
                 .ok()
                 .map(|p| p.to_string_lossy().into_owned());
-            let progress = stats.as_ref().map(|s| s.file_progress.clone()).unwrap_or_default();
+            let progress = stats
+                .as_ref()
+                .map(|s| s.file_progress.clone())
+                .unwrap_or_default();
             let _ = h.with_metadata(|m| {
                 files = m
                     .file_infos
@@ -191,7 +207,11 @@ impl Entry {
                             path: f.relative_filename.to_string_lossy().into_owned(),
                             length: f.len,
                             downloaded,
-                            percentage: if f.len == 0 { 100.0 } else { downloaded as f64 / f.len as f64 * 100.0 },
+                            percentage: if f.len == 0 {
+                                100.0
+                            } else {
+                                downloaded as f64 / f.len as f64 * 100.0
+                            },
                         }
                     })
                     .collect();

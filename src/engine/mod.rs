@@ -24,7 +24,10 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use librqbit::api::TorrentIdOrHash;
-use librqbit::{AddTorrent, AddTorrentOptions, AddTorrentResponse, ListenerMode, ListenerOptions, Session, SessionOptions};
+use librqbit::{
+    AddTorrent, AddTorrentOptions, AddTorrentResponse, ListenerMode, ListenerOptions, Session,
+    SessionOptions,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
@@ -77,14 +80,19 @@ pub struct Engine {
 
 impl Engine {
     /// Starts librqbit, restores every stored torrent and starts the sampler.
-    pub async fn start(cfg: EngineConfig, store: DynStore, cancel: CancellationToken) -> Result<Arc<Self>> {
+    pub async fn start(
+        cfg: EngineConfig,
+        store: DynStore,
+        cancel: CancellationToken,
+    ) -> Result<Arc<Self>> {
         if !cfg.enable_pex {
             return Err(EngineError::Internal(anyhow::anyhow!(
                 "ENABLE_PEX=false is not supported: the engine always exchanges peers on public torrents"
             )));
         }
-        std::fs::create_dir_all(&cfg.download_path)
-            .map_err(|e| EngineError::Internal(anyhow::anyhow!("creating {:?}: {e}", cfg.download_path)))?;
+        std::fs::create_dir_all(&cfg.download_path).map_err(|e| {
+            EngineError::Internal(anyhow::anyhow!("creating {:?}: {e}", cfg.download_path))
+        })?;
         let download_path = cfg
             .download_path
             .canonicalize()
@@ -96,7 +104,10 @@ impl Engine {
             api: librqbit::Api::new(session.clone(), None),
             session,
             store,
-            cfg: Mutex::new(EngineConfig { download_path, ..cfg }),
+            cfg: Mutex::new(EngineConfig {
+                download_path,
+                ..cfg
+            }),
             torrents: Mutex::new(HashMap::new()),
             ops: tokio::sync::Mutex::new(()),
             cancel,
@@ -131,7 +142,12 @@ impl Engine {
     }
 
     /// Adds a torrent for `actor`.
-    pub async fn add(self: &Arc<Self>, actor: &Actor, input: TorrentInput, opts: AddOptions) -> Result<TorrentView> {
+    pub async fn add(
+        self: &Arc<Self>,
+        actor: &Actor,
+        input: TorrentInput,
+        opts: AddOptions,
+    ) -> Result<TorrentView> {
         let cfg = self.config();
         let (rec_base, files) = match input {
             TorrentInput::Magnet(m) => (magnet_record(&m)?, Vec::new()),
@@ -184,7 +200,9 @@ impl Engine {
         let (bytes, peers) = {
             let map = lock(&self.torrents);
             let Some(e) = map.get(hash) else { return };
-            let Some(bytes) = e.rec.torrent_bytes.clone() else { return };
+            let Some(bytes) = e.rec.torrent_bytes.clone() else {
+                return;
+            };
             (bytes, parse_peers(&e.rec.initial_peers))
         };
         let cfg = self.config();
@@ -205,7 +223,9 @@ impl Engine {
                 .map_err(EngineError::Internal)?;
             match resp {
                 AddTorrentResponse::Added(_, h) | AddTorrentResponse::AlreadyManaged(_, h) => Ok(h),
-                AddTorrentResponse::ListOnly(_) => Err(EngineError::Internal(anyhow::anyhow!("unexpected list-only answer"))),
+                AddTorrentResponse::ListOnly(_) => Err(EngineError::Internal(anyhow::anyhow!(
+                    "unexpected list-only answer"
+                ))),
             }
         }
         .await;
@@ -245,9 +265,14 @@ impl Engine {
                 })
                 .collect();
             let plan = queue::plan(&candidates, max);
-            let active: std::collections::HashSet<String> = plan.active.iter().map(|s| s.to_string()).collect();
-            let positions: HashMap<String, usize> =
-                plan.queued.iter().enumerate().map(|(i, h)| (h.to_string(), i + 1)).collect();
+            let active: std::collections::HashSet<String> =
+                plan.active.iter().map(|s| s.to_string()).collect();
+            let positions: HashMap<String, usize> = plan
+                .queued
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.to_string(), i + 1))
+                .collect();
             for (hash, e) in map.iter_mut() {
                 e.active = active.contains(hash);
                 e.queue_position = positions.get(hash).copied();
@@ -270,7 +295,8 @@ impl Engine {
             }
         }
         for h in to_run {
-            let ready = h.with_state(|s| !matches!(s, librqbit::ManagedTorrentState::Initializing(_)));
+            let ready =
+                h.with_state(|s| !matches!(s, librqbit::ManagedTorrentState::Initializing(_)));
             if ready && let Err(err) = self.session.unpause(&h).await {
                 tracing::debug!(error = %err, "unpause");
             }
@@ -285,13 +311,23 @@ impl Engine {
         let (magnet, peers) = {
             let map = lock(&self.torrents);
             let Some(e) = map.get(&hash) else { return };
-            (e.rec.magnet.clone().unwrap_or_default(), parse_peers(&e.rec.initial_peers))
+            (
+                e.rec.magnet.clone().unwrap_or_default(),
+                parse_peers(&e.rec.initial_peers),
+            )
         };
         let engine = self.clone();
         let h2 = hash.clone();
         let task = tokio::spawn(async move {
-            let opts = AddTorrentOptions { list_only: true, initial_peers: Some(peers), ..Default::default() };
-            let res = engine.session.add_torrent(AddTorrent::from_url(magnet), Some(opts)).await;
+            let opts = AddTorrentOptions {
+                list_only: true,
+                initial_peers: Some(peers),
+                ..Default::default()
+            };
+            let res = engine
+                .session
+                .add_torrent(AddTorrent::from_url(magnet), Some(opts))
+                .await;
             engine.on_metadata(&h2, res).await;
         });
         if let Some(e) = lock(&self.torrents).get_mut(&hash) {
@@ -355,7 +391,12 @@ impl Engine {
     }
 
     /// Changes a record the actor may see, saves it and re-plans the queue.
-    async fn update(self: &Arc<Self>, actor: &Actor, hash: &str, f: impl FnOnce(&mut TorrentRecord)) -> Result<TorrentView> {
+    async fn update(
+        self: &Arc<Self>,
+        actor: &Actor,
+        hash: &str,
+        f: impl FnOnce(&mut TorrentRecord),
+    ) -> Result<TorrentView> {
         let hash = normalize_hash(hash)?;
         let _ops = self.ops.lock().await;
         let rec = {
@@ -398,7 +439,10 @@ impl Engine {
             let Some(e) = map.get_mut(hash) else { return };
             e.resolve_after = None;
             e.resolve_failures = 0;
-            (e.handle.clone(), e.handle.is_none() && e.rec.torrent_bytes.is_some())
+            (
+                e.handle.clone(),
+                e.handle.is_none() && e.rec.torrent_bytes.is_some(),
+            )
         };
         if let Some(h) = handle
             && matches!(h.stats().state, librqbit::TorrentStatsState::Error)
@@ -412,17 +456,30 @@ impl Engine {
         }
     }
 
-    pub async fn set_priority(self: &Arc<Self>, actor: &Actor, hash: &str, priority: Priority) -> Result<TorrentView> {
+    pub async fn set_priority(
+        self: &Arc<Self>,
+        actor: &Actor,
+        hash: &str,
+        priority: Priority,
+    ) -> Result<TorrentView> {
         self.update(actor, hash, |r| r.priority = priority).await
     }
 
     /// Removes a torrent, and its downloaded files when `delete_files`.
-    pub async fn remove(self: &Arc<Self>, actor: &Actor, hash: &str, delete_files: bool) -> Result<()> {
+    pub async fn remove(
+        self: &Arc<Self>,
+        actor: &Actor,
+        hash: &str,
+        delete_files: bool,
+    ) -> Result<()> {
         let hash = normalize_hash(hash)?;
         let _ops = self.ops.lock().await;
         let entry = {
             let mut map = lock(&self.torrents);
-            if !map.get(&hash).is_some_and(|e| actor.may_see(&e.rec.owner_id)) {
+            if !map
+                .get(&hash)
+                .is_some_and(|e| actor.may_see(&e.rec.owner_id))
+            {
                 return Err(EngineError::NotFound(hash));
             }
             map.remove(&hash)
@@ -432,7 +489,10 @@ impl Engine {
                 r.abort();
             }
             if let Some(h) = e.handle
-                && let Err(err) = self.session.delete(TorrentIdOrHash::Id(h.id()), delete_files).await
+                && let Err(err) = self
+                    .session
+                    .delete(TorrentIdOrHash::Id(h.id()), delete_files)
+                    .await
             {
                 tracing::warn!(info_hash = %hash, error = %err, "removing from the engine");
             }
@@ -471,16 +531,28 @@ impl Engine {
             .get(&hash)
             .filter(|e| actor.may_see(&e.rec.owner_id))
             .ok_or_else(|| EngineError::NotFound(hash.clone()))?;
-        let pieces = e.handle.as_ref().map(|h| self.pieces(h)).unwrap_or_default();
+        let pieces = e
+            .handle
+            .as_ref()
+            .map(|h| self.pieces(h))
+            .unwrap_or_default();
         Ok(e.details(pieces, &root))
     }
 
     fn pieces(&self, h: &Handle) -> PieceCounts {
-        let length = h.with_metadata(|m| m.info.lengths().default_piece_length()).unwrap_or(0);
+        let length = h
+            .with_metadata(|m| m.info.lengths().default_piece_length())
+            .unwrap_or(0);
         match self.api.api_dump_haves(TorrentIdOrHash::Id(h.id())) {
-            Ok((bits, total)) => PieceCounts { have: bits.count_ones() as u32, total, length },
+            Ok((bits, total)) => PieceCounts {
+                have: bits.count_ones() as u32,
+                total,
+                length,
+            },
             Err(_) => PieceCounts {
-                total: h.with_metadata(|m| m.info.lengths().total_pieces()).unwrap_or(0),
+                total: h
+                    .with_metadata(|m| m.info.lengths().total_pieces())
+                    .unwrap_or(0),
                 length,
                 ..Default::default()
             },
@@ -489,13 +561,20 @@ impl Engine {
 
     pub fn limits(&self) -> Limits {
         let cfg = self.config();
-        Limits { download_limit: cfg.download_limit, upload_limit: cfg.upload_limit }
+        Limits {
+            download_limit: cfg.download_limit,
+            upload_limit: cfg.upload_limit,
+        }
     }
 
     /// Changes the global limits at once, for every torrent.
     pub fn set_limits(&self, limits: Limits) {
-        self.session.ratelimits.set_download_bps(NonZeroU32::new(limits.download_limit));
-        self.session.ratelimits.set_upload_bps(NonZeroU32::new(limits.upload_limit));
+        self.session
+            .ratelimits
+            .set_download_bps(NonZeroU32::new(limits.download_limit));
+        self.session
+            .ratelimits
+            .set_upload_bps(NonZeroU32::new(limits.upload_limit));
         let mut cfg = lock(&self.cfg);
         cfg.download_limit = limits.download_limit;
         cfg.upload_limit = limits.upload_limit;
@@ -512,11 +591,16 @@ impl Engine {
     }
 
     pub fn statistics(&self, actor: &Actor) -> Statistics {
-        let mut s = Statistics { max_concurrent: self.config().max_concurrent, ..Default::default() };
+        let mut s = Statistics {
+            max_concurrent: self.config().max_concurrent,
+            ..Default::default()
+        };
         for v in self.list(actor) {
             s.total_torrents += 1;
             match v.state {
-                TorrentState::Metadata | TorrentState::Checking | TorrentState::Downloading => s.active_count += 1,
+                TorrentState::Metadata | TorrentState::Checking | TorrentState::Downloading => {
+                    s.active_count += 1
+                }
                 TorrentState::Queued => s.queued_count += 1,
                 TorrentState::Seeding => s.seeding_count += 1,
                 TorrentState::Paused => s.paused_count += 1,
@@ -551,7 +635,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn session_options(cfg: &EngineConfig, cancel: &CancellationToken) -> SessionOptions {
     SessionOptions {
-        dht: if cfg.enable_dht { Some(Default::default()) } else { None },
+        dht: if cfg.enable_dht {
+            Some(Default::default())
+        } else {
+            None
+        },
         disable_local_service_discovery: !cfg.enable_lsd,
         disable_trackers: !cfg.enable_trackers,
         listen: Some(ListenerOptions {

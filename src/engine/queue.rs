@@ -42,7 +42,12 @@ mod tests {
     use super::*;
 
     fn c(h: &str, p: Priority, t: i64, wants: bool) -> Candidate<'_> {
-        Candidate { info_hash: h, priority: p, added_at: t, wants_download: wants }
+        Candidate {
+            info_hash: h,
+            priority: p,
+            added_at: t,
+            wants_download: wants,
+        }
     }
 
     #[test]
@@ -60,7 +65,10 @@ mod tests {
 
     #[test]
     fn torrents_not_wanting_to_download_take_no_slot() {
-        let cs = [c("seed", Priority::High, 0, false), c("x", Priority::Low, 5, true)];
+        let cs = [
+            c("seed", Priority::High, 0, false),
+            c("x", Priority::Low, 5, true),
+        ];
         let p = plan(&cs, 1);
         assert_eq!(p.active, vec!["x"]);
         assert!(p.queued.is_empty());
@@ -68,7 +76,10 @@ mod tests {
 
     #[test]
     fn ties_are_broken_by_hash() {
-        let cs = [c("b", Priority::Normal, 1, true), c("a", Priority::Normal, 1, true)];
+        let cs = [
+            c("b", Priority::Normal, 1, true),
+            c("a", Priority::Normal, 1, true),
+        ];
         assert_eq!(plan(&cs, 1).active, vec!["a"]);
     }
 }

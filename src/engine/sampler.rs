@@ -52,8 +52,16 @@ fn sample(engine: &Engine) -> Vec<TorrentRecord> {
         let fetched = live.map(|l| l.snapshot.fetched_bytes).unwrap_or(0);
         let uploaded = live.map(|_| stats.uploaded_bytes).unwrap_or(0);
         // A new live session restarts librqbit's counters at zero.
-        let d_down = if fetched >= e.last_fetched { fetched - e.last_fetched } else { fetched };
-        let d_up = if uploaded >= e.last_uploaded { uploaded - e.last_uploaded } else { uploaded };
+        let d_down = if fetched >= e.last_fetched {
+            fetched - e.last_fetched
+        } else {
+            fetched
+        };
+        let d_up = if uploaded >= e.last_uploaded {
+            uploaded - e.last_uploaded
+        } else {
+            uploaded
+        };
         e.last_fetched = fetched;
         e.last_uploaded = uploaded;
         if d_down + d_up > 0 {
@@ -91,7 +99,9 @@ fn sample(engine: &Engine) -> Vec<TorrentRecord> {
 }
 
 fn seeding_limit_reached(e: &super::Entry, cfg: &crate::config::EngineConfig, now: i64) -> bool {
-    let Some(done) = e.rec.completed_at else { return false };
+    let Some(done) = e.rec.completed_at else {
+        return false;
+    };
     if e.rec.paused || e.rec.error.is_some() || e.rec.seeding_stopped_at.is_some() {
         return false;
     }

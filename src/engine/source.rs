@@ -55,9 +55,8 @@ impl MagnetLink {
             match key.as_ref() {
                 "xt" => {
                     if let Some(h) = value.strip_prefix("urn:btih:") {
-                        let hash = parse_btih(h).ok_or_else(|| {
-                            bad("btih must be 40 hex or 32 base32 characters")
-                        })?;
+                        let hash = parse_btih(h)
+                            .ok_or_else(|| bad("btih must be 40 hex or 32 base32 characters"))?;
                         if !link.info_hash.is_empty() && link.info_hash != hash {
                             return Err(bad("more than one btih info hash"));
                         }
@@ -73,11 +72,9 @@ impl MagnetLink {
                 }
                 "dn" if !value.is_empty() => link.name = Some(value.into_owned()),
                 "tr" => link.trackers.push(value.into_owned()),
-                "x.pe" => link.peers.push(
-                    value
-                        .parse()
-                        .map_err(|_| bad("x.pe must be ip:port"))?,
-                ),
+                "x.pe" => link
+                    .peers
+                    .push(value.parse().map_err(|_| bad("x.pe must be ip:port"))?),
                 _ => {}
             }
         }
@@ -203,7 +200,11 @@ fn check_component(raw: &[u8]) -> Result<(), EngineError> {
         || raw == b".."
         || raw.iter().any(|&b| b == b'/' || b == b'\\' || b == 0)
         || (raw.len() >= 2 && raw[1] == b':' && raw[0].is_ascii_alphabetic());
-    if bad { Err(unsafe_path(&shown)) } else { Ok(()) }
+    if bad {
+        Err(unsafe_path(&shown))
+    } else {
+        Ok(())
+    }
 }
 
 /// Refuses a layout that would leave `root` through a symlink already on disk: every
@@ -246,7 +247,10 @@ pub async fn fetch_torrent_url(url: &str, policy: &UrlFetchPolicy) -> Result<Vec
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad("only http and https URLs can be fetched".into()));
         }
-        let host = url.host_str().ok_or_else(|| bad("URL has no host".into()))?.to_owned();
+        let host = url
+            .host_str()
+            .ok_or_else(|| bad("URL has no host".into()))?
+            .to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
         let addr = resolve_allowed(&host, port, policy.allow_private).await?;
         let client = reqwest::Client::builder()
@@ -266,11 +270,16 @@ pub async fn fetch_torrent_url(url: &str, policy: &UrlFetchPolicy) -> Result<Vec
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(|| EngineError::Fetch("redirect without a location".into()))?;
-            url = url.join(loc).map_err(|e| bad(format!("bad redirect: {e}")))?;
+            url = url
+                .join(loc)
+                .map_err(|e| bad(format!("bad redirect: {e}")))?;
             continue;
         }
         if !resp.status().is_success() {
-            return Err(EngineError::Fetch(format!("{url} answered {}", resp.status())));
+            return Err(EngineError::Fetch(format!(
+                "{url} answered {}",
+                resp.status()
+            )));
         }
         return read_capped(resp, policy.max_bytes).await;
     }
@@ -293,7 +302,11 @@ async fn read_capped(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, Eng
     Ok(body)
 }
 
-async fn resolve_allowed(host: &str, port: u16, allow_private: bool) -> Result<SocketAddr, EngineError> {
+async fn resolve_allowed(
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<SocketAddr, EngineError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
         .await
@@ -352,9 +365,13 @@ mod tests {
         let hex = MagnetLink::parse(&format!("magnet:?xt=urn:btih:{HEX}&dn=x")).unwrap();
         assert_eq!(hex.info_hash, HEX);
         assert_eq!(hex.name.as_deref(), Some("x"));
-        let b32 = MagnetLink::parse("magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMCW").unwrap();
+        let b32 =
+            MagnetLink::parse("magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMCW").unwrap();
         assert_eq!(b32.info_hash, HEX);
-        assert_eq!(MagnetLink::parse(&HEX.to_uppercase()).unwrap().info_hash, HEX);
+        assert_eq!(
+            MagnetLink::parse(&HEX.to_uppercase()).unwrap().info_hash,
+            HEX
+        );
     }
 
     #[test]
@@ -400,8 +417,21 @@ mod tests {
 
     #[test]
     fn components_that_escape_are_refused() {
-        for bad in [&b""[..], b".", b"..", b"a/b", b"a\\b", b"C:", b"c:evil", b"nul\0"] {
-            assert!(check_component(bad).is_err(), "accepted {:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b".",
+            b"..",
+            b"a/b",
+            b"a\\b",
+            b"C:",
+            b"c:evil",
+            b"nul\0",
+        ] {
+            assert!(
+                check_component(bad).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         for ok in [&b"a"[..], b"...", b"..a", b"file.txt", b" spaced "] {
             assert!(check_component(ok).is_ok());
@@ -410,13 +440,31 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_torrent() {
-        assert!(matches!(inspect_torrent(b"hello"), Err(EngineError::InvalidTorrent(_))));
-        assert!(matches!(inspect_torrent(b"d4:infoi3ee"), Err(EngineError::InvalidTorrent(_))));
+        assert!(matches!(
+            inspect_torrent(b"hello"),
+            Err(EngineError::InvalidTorrent(_))
+        ));
+        assert!(matches!(
+            inspect_torrent(b"d4:infoi3ee"),
+            Err(EngineError::InvalidTorrent(_))
+        ));
     }
 
     #[test]
     fn private_addresses_are_not_public() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.1.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "100.64.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "100.64.0.1",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["1.1.1.1", "2606:4700::1111"] {
@@ -426,10 +474,18 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_urls_are_refused_unless_allowed() {
-        let policy = UrlFetchPolicy { max_bytes: 1024, timeout: Duration::from_secs(2), allow_private: false };
-        let err = fetch_torrent_url("http://127.0.0.1:9/x.torrent", &policy).await.unwrap_err();
+        let policy = UrlFetchPolicy {
+            max_bytes: 1024,
+            timeout: Duration::from_secs(2),
+            allow_private: false,
+        };
+        let err = fetch_torrent_url("http://127.0.0.1:9/x.torrent", &policy)
+            .await
+            .unwrap_err();
         assert!(matches!(err, EngineError::InvalidUrl(_)), "{err:?}");
-        let err = fetch_torrent_url("ftp://127.0.0.1/x", &policy).await.unwrap_err();
+        let err = fetch_torrent_url("ftp://127.0.0.1/x", &policy)
+            .await
+            .unwrap_err();
         assert!(matches!(err, EngineError::InvalidUrl(_)), "{err:?}");
     }
 }

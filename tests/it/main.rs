@@ -2,8 +2,9 @@
 
 mod support;
 
+mod api_auth;
+mod bad_input;
 mod download;
 mod queue;
 mod restart;
-mod api_auth;
-mod bad_input;
+mod tools_selftest;

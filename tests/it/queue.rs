@@ -19,16 +19,28 @@ async fn five_torrents_two_slots_priority_order_and_all_complete() {
     // Sizes differ so the two running torrents do not finish in the same instant.
     let mib = [3, 3, 5, 2, 3];
     for (i, size) in mib.iter().enumerate() {
-        let content = Content::random(&format!("queued-{i}"), &[size * 1024 * 1024 + 1_111 * (i + 1), 1024 * 1024 + 17]);
+        let content = Content::random(
+            &format!("queued-{i}"),
+            &[size * 1024 * 1024 + 1_111 * (i + 1), 1024 * 1024 + 17],
+        );
         let (torrent, hash) = content.make_torrent(64 * 1024, vec![]).await;
         let seeder = Seeder::start(&torrent, content.dir.path()).await;
         swarms.push((content, hash, seeder));
     }
-    let app = TestApp::spawn_with(&[("MAX_CONCURRENT_TORRENTS", "2"), ("DOWNLOAD_LIMIT", "4194304")]).await;
+    let app = TestApp::spawn_with(&[
+        ("MAX_CONCURRENT_TORRENTS", "2"),
+        ("DOWNLOAD_LIMIT", "4194304"),
+    ])
+    .await;
     let token = app.admin_token.clone();
     let priorities = ["low", "low", "normal", "high", "normal"];
     for ((_, hash, seeder), prio) in swarms.iter().zip(priorities) {
-        app.add_magnet(&token, &magnet_with_peer(hash, seeder.addr), json!({ "priority": prio })).await;
+        app.add_magnet(
+            &token,
+            &magnet_with_peer(hash, seeder.addr),
+            json!({ "priority": prio }),
+        )
+        .await;
     }
     let h: Vec<&str> = swarms.iter().map(|(_, hash, _)| hash.as_str()).collect();
 
@@ -49,12 +61,19 @@ async fn five_torrents_two_slots_priority_order_and_all_complete() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     loop {
         let list = app.list(&token).await;
-        let active = list.iter().filter(|t| ACTIVE.contains(&t["state"].as_str().unwrap_or(""))).count();
-        assert!(active <= 2, "{active} torrents downloading at once: {list:#?}");
+        let active = list
+            .iter()
+            .filter(|t| ACTIVE.contains(&t["state"].as_str().unwrap_or("")))
+            .count();
+        assert!(
+            active <= 2,
+            "{active} torrents downloading at once: {list:#?}"
+        );
         for t in &list {
             assert_ne!(t["state"], "error", "{t}");
             let hash = t["infoHash"].as_str().unwrap_or("").to_owned();
-            let begun = ACTIVE.contains(&t["state"].as_str().unwrap_or("")) || t["completedAt"].is_number();
+            let begun =
+                ACTIVE.contains(&t["state"].as_str().unwrap_or("")) || t["completedAt"].is_number();
             if begun {
                 started.entry(hash).or_insert(sample);
             }
@@ -62,13 +81,19 @@ async fn five_torrents_two_slots_priority_order_and_all_complete() {
         if list.iter().all(|t| t["completedAt"].is_number()) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "not all complete in time: {list:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all complete in time: {list:#?}"
+        );
         sample += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let at = |i: usize| started[h[i]];
     assert!(at(3) == 0 && at(2) == 0, "{started:?}");
-    assert!(0 < at(4) && at(4) <= at(0) && at(0) < at(1), "queued torrents started out of order: {started:?} (hashes {h:?})");
+    assert!(
+        0 < at(4) && at(4) <= at(0) && at(0) < at(1),
+        "queued torrents started out of order: {started:?} (hashes {h:?})"
+    );
     for (content, _, _) in &swarms {
         assert_same_tree(&content.root(), &app.downloads().join(&content.name));
     }
@@ -81,28 +106,50 @@ async fn raising_a_priority_moves_a_torrent_ahead_in_the_queue() {
     // Nobody seeds these: they stay in the metadata phase, holding or waiting for the slot.
     let hashes: Vec<String> = (0..3).map(|i| format!("{:040x}", 0xabc0 + i)).collect();
     for h in &hashes {
-        app.add_magnet(&token, &magnet_with_peer(h, "127.0.0.1:9".parse().unwrap()), json!({})).await;
+        app.add_magnet(
+            &token,
+            &magnet_with_peer(h, "127.0.0.1:9".parse().unwrap()),
+            json!({}),
+        )
+        .await;
     }
     let list = by_hash(app.list(&token).await);
     assert_eq!(state(&list, &hashes[0]), "metadata");
     assert_eq!(list[hashes[2].as_str()]["queuePosition"], 2);
 
     let (status, v) = app
-        .call(reqwest::Method::PUT, &format!("/api/torrents/{}/priority", hashes[2]), Some(&token), Some(json!({"priority": "high"})))
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/torrents/{}/priority", hashes[2]),
+            Some(&token),
+            Some(json!({"priority": "high"})),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     let list = by_hash(app.list(&token).await);
-    assert_eq!(state(&list, &hashes[2]), "metadata", "high priority takes the slot");
+    assert_eq!(
+        state(&list, &hashes[2]),
+        "metadata",
+        "high priority takes the slot"
+    );
     assert_eq!(list[hashes[0].as_str()]["queuePosition"], 1);
     assert_eq!(list[hashes[1].as_str()]["queuePosition"], 2);
 
     // Pausing the active one hands the slot to the next in line.
-    app.call(reqwest::Method::POST, &format!("/api/torrents/{}/pause", hashes[2]), Some(&token), None).await;
+    app.call(
+        reqwest::Method::POST,
+        &format!("/api/torrents/{}/pause", hashes[2]),
+        Some(&token),
+        None,
+    )
+    .await;
     let list = by_hash(app.list(&token).await);
     assert_eq!(state(&list, &hashes[2]), "paused");
     assert_eq!(state(&list, &hashes[0]), "metadata");
 
-    let (status, stats) = app.call(reqwest::Method::GET, "/api/statistics", Some(&token), None).await;
+    let (status, stats) = app
+        .call(reqwest::Method::GET, "/api/statistics", Some(&token), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(stats["activeCount"], 1, "{stats}");
     assert_eq!(stats["queuedCount"], 1, "{stats}");
@@ -110,7 +157,9 @@ async fn raising_a_priority_moves_a_torrent_ahead_in_the_queue() {
 }
 
 fn by_hash(list: Vec<Value>) -> HashMap<String, Value> {
-    list.into_iter().map(|t| (t["infoHash"].as_str().unwrap_or("").to_owned(), t)).collect()
+    list.into_iter()
+        .map(|t| (t["infoHash"].as_str().unwrap_or("").to_owned(), t))
+        .collect()
 }
 
 fn state<'a>(list: &'a HashMap<String, Value>, hash: &str) -> &'a str {

@@ -53,8 +53,14 @@ impl TestApp {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        all.push(("DATA_DIR".into(), dir.path().join("data").display().to_string()));
-        all.push(("DOWNLOAD_PATH".into(), dir.path().join("downloads").display().to_string()));
+        all.push((
+            "DATA_DIR".into(),
+            dir.path().join("data").display().to_string(),
+        ));
+        all.push((
+            "DOWNLOAD_PATH".into(),
+            dir.path().join("downloads").display().to_string(),
+        ));
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_vars(all).expect("test config");
         let app = App::build(config).await.expect("server starts");
@@ -84,30 +90,52 @@ impl TestApp {
     pub async fn stop(mut self) -> TempDir {
         self.shutdown.cancel();
         if let Some(j) = self.join.take() {
-            j.await.expect("server task").expect("server stopped cleanly");
+            j.await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
     pub async fn login(&self, user: &str, password: &str) -> String {
-        let (status, body) = self.call(Method::POST, "/api/auth/login", None, Some(json!({"username": user, "password": password}))).await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"username": user, "password": password})),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "login {user}: {body}");
-        body["accessToken"].as_str().expect("access token").to_owned()
+        body["accessToken"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
     }
 
     /// Creates a user through the admin API and returns their access token.
     pub async fn new_user(&self, name: &str) -> String {
         let pw = format!("{name}-password-123");
         let (status, body) = self
-            .call(Method::POST, "/api/users", Some(&self.admin_token), Some(json!({"username": name, "password": pw})))
+            .call(
+                Method::POST,
+                "/api/users",
+                Some(&self.admin_token),
+                Some(json!({"username": name, "password": pw})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "create user: {body}");
         self.login(name, &pw).await
     }
 
     /// One JSON request; returns the status and the body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -124,14 +152,23 @@ impl TestApp {
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
-        let (status, v) = self.call(Method::POST, "/api/torrents", Some(token), Some(body)).await;
+        let (status, v) = self
+            .call(Method::POST, "/api/torrents", Some(token), Some(body))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "add magnet: {v}");
         v
     }
 
-    pub async fn upload(&self, token: &str, torrent: &[u8], fields: &[(&str, &str)]) -> (StatusCode, Value) {
-        let mut form = reqwest::multipart::Form::new()
-            .part("file", reqwest::multipart::Part::bytes(torrent.to_vec()).file_name("x.torrent"));
+    pub async fn upload(
+        &self,
+        token: &str,
+        torrent: &[u8],
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(torrent.to_vec()).file_name("x.torrent"),
+        );
         for (k, v) in fields {
             form = form.text(k.to_string(), v.to_string());
         }
@@ -147,13 +184,22 @@ impl TestApp {
     }
 
     pub async fn torrent(&self, token: &str, hash: &str) -> Value {
-        let (status, v) = self.call(Method::GET, &format!("/api/torrents/{hash}"), Some(token), None).await;
+        let (status, v) = self
+            .call(
+                Method::GET,
+                &format!("/api/torrents/{hash}"),
+                Some(token),
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "details {hash}: {v}");
         v
     }
 
     pub async fn list(&self, token: &str) -> Vec<Value> {
-        let (status, v) = self.call(Method::GET, "/api/torrents", Some(token), None).await;
+        let (status, v) = self
+            .call(Method::GET, "/api/torrents", Some(token), None)
+            .await;
         assert_eq!(status, StatusCode::OK, "list: {v}");
         v.as_array().cloned().expect("array")
     }
@@ -178,7 +224,11 @@ impl Drop for TestApp {
 async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
-    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, v)
 }
 
@@ -188,7 +238,8 @@ pub fn assert_same_tree(src: &Path, dst: &Path) {
     for entry in walk(src) {
         let rel = entry.strip_prefix(src).expect("below src");
         let a = std::fs::read(&entry).expect("read source");
-        let b = std::fs::read(dst.join(rel)).unwrap_or_else(|e| panic!("read {:?}: {e}", dst.join(rel)));
+        let b = std::fs::read(dst.join(rel))
+            .unwrap_or_else(|e| panic!("read {:?}: {e}", dst.join(rel)));
         assert!(a == b, "{rel:?} differs ({} vs {} bytes)", a.len(), b.len());
         n += 1;
     }
@@ -201,7 +252,11 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
             let p = e.path();
-            if p.is_dir() { stack.push(p) } else { out.push(p) }
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
         }
     }
     out.sort();

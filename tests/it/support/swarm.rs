@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use librqbit::{AddTorrent, AddTorrentOptions, CreateTorrentOptions, ListenerMode, ListenerOptions, Session, SessionOptions};
+use librqbit::{
+    AddTorrent, AddTorrentOptions, CreateTorrentOptions, ListenerMode, ListenerOptions, Session,
+    SessionOptions,
+};
 use rand::RngCore;
 use tempfile::TempDir;
 
@@ -23,18 +26,32 @@ impl Content {
         let root = dir.path().join(name);
         let mut rng = rand::rng();
         for (i, size) in sizes.iter().enumerate() {
-            let path = if i == 0 { root.join(format!("file-{i}.bin")) } else { root.join("sub").join(format!("file-{i}.bin")) };
+            let path = if i == 0 {
+                root.join(format!("file-{i}.bin"))
+            } else {
+                root.join("sub").join(format!("file-{i}.bin"))
+            };
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             let mut buf = vec![0u8; *size];
             rng.fill_bytes(&mut buf);
             std::fs::write(&path, buf).expect("write content");
         }
-        Self { dir, name: name.to_owned() }
+        Self {
+            dir,
+            name: name.to_owned(),
+        }
     }
 
     /// The usual fixture: three files, about 21 MiB, odd sizes.
     pub fn standard(name: &str) -> Self {
-        Self::random(name, &[7 * 1024 * 1024 + 12_345, 9 * 1024 * 1024 + 777, 5 * 1024 * 1024 + 4_321])
+        Self::random(
+            name,
+            &[
+                7 * 1024 * 1024 + 12_345,
+                9 * 1024 * 1024 + 777,
+                5 * 1024 * 1024 + 4_321,
+            ],
+        )
     }
 
     pub fn root(&self) -> PathBuf {
@@ -42,12 +59,20 @@ impl Content {
     }
 
     /// Makes a `.torrent` of the content; returns its bytes and hex info hash.
-    pub async fn make_torrent(&self, piece_length: u32, trackers: Vec<String>) -> (Vec<u8>, String) {
+    pub async fn make_torrent(
+        &self,
+        piece_length: u32,
+        trackers: Vec<String>,
+    ) -> (Vec<u8>, String) {
         let spawner = librqbit::spawn_utils::BlockingSpawner::new(2);
         let root = self.root();
         let res = librqbit::create_torrent(
             &root,
-            CreateTorrentOptions { name: Some(&self.name), trackers, piece_length: Some(piece_length) },
+            CreateTorrentOptions {
+                name: Some(&self.name),
+                trackers,
+                piece_length: Some(piece_length),
+            },
             &spawner,
         )
         .await
@@ -86,13 +111,19 @@ impl Seeder {
         let handle = session
             .add_torrent(
                 AddTorrent::from_bytes(torrent.to_vec()),
-                Some(AddTorrentOptions { overwrite: true, ..Default::default() }),
+                Some(AddTorrentOptions {
+                    overwrite: true,
+                    ..Default::default()
+                }),
             )
             .await
             .expect("seeder add")
             .into_handle()
             .expect("handle");
-        handle.wait_until_completed().await.expect("seeder verified its data");
+        handle
+            .wait_until_completed()
+            .await
+            .expect("seeder verified its data");
         let addr = session.listen_addr().expect("seeder listens");
         Self { session, addr }
     }
