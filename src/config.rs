@@ -271,4 +271,19 @@ mod tests {
         assert!(!dbg.contains("ssss"));
         assert!(!dbg.contains("hunter22"));
     }
+
+    #[test]
+    fn every_variable_is_documented_in_env_example() {
+        let example = include_str!("../.env.example");
+        let source = include_str!("config.rs");
+        let mut checked = 0;
+        for part in source.split('"').skip(1).step_by(2) {
+            let is_var = part.len() > 2 && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+            if is_var {
+                assert!(example.contains(&format!("{part}=")), "{part} is missing from .env.example");
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "found only {checked} variables");
+    }
 }
