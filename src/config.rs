@@ -131,7 +131,13 @@ impl Config {
                 reason: "must be a non-negative number".into(),
             });
         }
-        let seed_minutes: u64 = v.parse("SEED_TIME_LIMIT", 0)?;
+        let seed_minutes: f64 = v.parse("SEED_TIME_LIMIT", 0.0)?;
+        if !seed_minutes.is_finite() || seed_minutes < 0.0 {
+            return Err(ConfigError {
+                var: "SEED_TIME_LIMIT",
+                reason: "must be a non-negative number of minutes".into(),
+            });
+        }
         let max_concurrent: usize = v.parse("MAX_CONCURRENT_TORRENTS", 3)?;
         if max_concurrent == 0 {
             return Err(ConfigError {
@@ -151,7 +157,8 @@ impl Config {
                 upload_limit: v.parse("UPLOAD_LIMIT", 0)?,
                 peer_listen: SocketAddr::new(peer_host, v.parse("PEER_PORT", 6881)?),
                 seed_ratio_limit: (ratio > 0.0).then_some(ratio),
-                seed_time_limit: (seed_minutes > 0).then(|| Duration::from_secs(seed_minutes * 60)),
+                seed_time_limit: (seed_minutes > 0.0)
+                    .then(|| Duration::from_secs_f64(seed_minutes * 60.0)),
                 enable_dht: v.parse("ENABLE_DHT", true)?,
                 enable_pex: v.parse("ENABLE_PEX", true)?,
                 enable_lsd: v.parse("ENABLE_LSD", true)?,
@@ -278,9 +285,13 @@ mod tests {
         let source = include_str!("config.rs");
         let mut checked = 0;
         for part in source.split('"').skip(1).step_by(2) {
-            let is_var = part.len() > 2 && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+            let is_var =
+                part.len() > 2 && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
             if is_var {
-                assert!(example.contains(&format!("{part}=")), "{part} is missing from .env.example");
+                assert!(
+                    example.contains(&format!("{part}=")),
+                    "{part} is missing from .env.example"
+                );
                 checked += 1;
             }
         }

@@ -4,7 +4,9 @@ mod support;
 
 mod api_auth;
 mod bad_input;
+mod binary;
 mod download;
+mod lifecycle;
 mod queue;
 mod restart;
 mod tools_selftest;

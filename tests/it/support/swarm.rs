@@ -92,22 +92,7 @@ impl Seeder {
     /// Seeds `torrent` whose content lies in `content_parent` (the folder holding the
     /// torrent's top-level name). Returns once the data is verified and being served.
     pub async fn start(torrent: &[u8], content_parent: &Path) -> Self {
-        let session = Session::new_with_opts(
-            content_parent.to_path_buf(),
-            SessionOptions {
-                dht: None,
-                disable_local_service_discovery: true,
-                disable_trackers: true,
-                listen: Some(ListenerOptions {
-                    mode: ListenerMode::TcpOnly,
-                    listen_addr: "127.0.0.1:0".parse().expect("addr"),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("seeder session");
+        let session = loopback_session(content_parent).await;
         let handle = session
             .add_torrent(
                 AddTorrent::from_bytes(torrent.to_vec()),
@@ -127,6 +112,60 @@ impl Seeder {
         let addr = session.listen_addr().expect("seeder listens");
         Self { session, addr }
     }
+}
+
+impl Seeder {
+    /// A plain client that downloads `torrent` into `dir` from `peer` and returns once
+    /// it has everything (it keeps running, and seeding, until dropped).
+    pub async fn leech(torrent: &[u8], dir: &Path, peer: SocketAddr) -> Self {
+        let session = loopback_session(dir).await;
+        let handle = session
+            .add_torrent(
+                AddTorrent::from_bytes(torrent.to_vec()),
+                Some(AddTorrentOptions {
+                    initial_peers: Some(vec![peer]),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("leecher add")
+            .into_handle()
+            .expect("handle");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            handle.wait_until_completed(),
+        )
+        .await
+        .expect("leecher finished in time")
+        .expect("leecher completed");
+        let addr = session.listen_addr().expect("leecher listens");
+        Self { session, addr }
+    }
+}
+
+impl Drop for Seeder {
+    fn drop(&mut self) {
+        self.session.cancellation_token().cancel();
+    }
+}
+
+async fn loopback_session(dir: &Path) -> Arc<Session> {
+    Session::new_with_opts(
+        dir.to_path_buf(),
+        SessionOptions {
+            dht: None,
+            disable_local_service_discovery: true,
+            disable_trackers: true,
+            listen: Some(ListenerOptions {
+                mode: ListenerMode::TcpOnly,
+                listen_addr: "127.0.0.1:0".parse().expect("addr"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("loopback session")
 }
 
 /// A magnet link for `hash` that names `peer` with BEP 9's `x.pe`.
