@@ -50,7 +50,7 @@ async fn add(
     let (input, opts) = if ctype.starts_with("multipart/form-data") {
         let mp = Multipart::from_request(req, &s)
             .await
-            .map_err(|e| ApiError::new(e.status(), "invalid_multipart", e.body_text()))?;
+            .map_err(|e| multipart_error(e.status(), e.body_text()))?;
         read_multipart(mp).await?
     } else {
         let Json(body) = Json::<AddBody>::from_request(req, &s).await?;
@@ -74,9 +74,8 @@ async fn add(
 async fn read_multipart(mut mp: Multipart) -> Result<(TorrentInput, AddOptions), ApiError> {
     let mut file = None;
     let mut body = AddBody::default();
-    let mp_err = |e: axum::extract::multipart::MultipartError| {
-        ApiError::new(e.status(), "invalid_multipart", e.body_text())
-    };
+    let mp_err =
+        |e: axum::extract::multipart::MultipartError| multipart_error(e.status(), e.body_text());
     while let Some(field) = mp.next_field().await.map_err(mp_err)? {
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
@@ -119,6 +118,15 @@ async fn read_multipart(mut mp: Multipart) -> Result<(TorrentInput, AddOptions),
         }
     };
     Ok((input, opts))
+}
+
+fn multipart_error(status: StatusCode, text: String) -> ApiError {
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too_large"
+    } else {
+        "invalid_multipart"
+    };
+    ApiError::new(status, code, text)
 }
 
 fn add_options(

@@ -212,6 +212,7 @@ impl Engine {
             let opts = AddTorrentOptions {
                 paused: true,
                 overwrite: true,
+                sub_folder: info.sub_folder,
                 initial_peers: Some(peers),
                 peer_limit: Some(cfg.max_peer_connections),
                 ..Default::default()

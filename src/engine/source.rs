@@ -143,7 +143,11 @@ pub struct TorrentFileInfo {
     pub info_hash: String,
     pub name: Option<String>,
     pub total_bytes: u64,
-    /// Relative paths of the files as they will be laid out on disk.
+    /// The folder below the download directory that holds a multi-file torrent: its
+    /// name, or its info hash when it has none. The engine passes it to librqbit, so
+    /// the layout checked here is the layout written.
+    pub sub_folder: Option<String>,
+    /// Paths of the files relative to the download directory.
     pub files: Vec<(PathBuf, u64)>,
 }
 
@@ -163,6 +167,7 @@ pub fn inspect_torrent(bytes: &[u8]) -> Result<TorrentFileInfo, EngineError> {
         check_component(raw)?;
     }
     let single = validated.iter_file_details().count() == 1;
+    let sub_folder = (!single).then(|| name.clone().unwrap_or_else(|| info_hash.clone()));
     let mut files = Vec::new();
     for fd in validated.iter_file_details() {
         let mut path = PathBuf::new();
@@ -172,8 +177,8 @@ pub fn inspect_torrent(bytes: &[u8]) -> Result<TorrentFileInfo, EngineError> {
         for part in fd.filename.iter_components() {
             path.push(part.as_ref());
         }
-        if !single && let Some(n) = &name {
-            path = Path::new(n).join(path);
+        if let Some(sub) = &sub_folder {
+            path = Path::new(sub).join(path);
         }
         if !path.components().all(|c| matches!(c, Component::Normal(_))) {
             return Err(unsafe_path(&path.to_string_lossy()));
@@ -184,6 +189,7 @@ pub fn inspect_torrent(bytes: &[u8]) -> Result<TorrentFileInfo, EngineError> {
         info_hash,
         name,
         total_bytes: validated.lengths().total_length(),
+        sub_folder,
         files,
     })
 }
