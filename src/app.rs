@@ -48,6 +48,7 @@ impl App {
             auth,
             store,
             started: Instant::now(),
+            trust_proxy: config.trust_proxy,
         };
         Ok(Self {
             listener,

@@ -46,6 +46,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How long shutdown may take before remaining tasks are abandoned. `SHUTDOWN_TIMEOUT` (s).
     pub shutdown_timeout: Duration,
+    /// The server sits behind a reverse proxy that appends the client's address to
+    /// `X-Forwarded-For`: use its last entry as the client (for login throttling).
+    /// `TRUST_PROXY`. Never enable without a proxy: clients could then pick their address.
+    pub trust_proxy: bool,
 }
 
 /// Options of the torrent engine and its queue.
@@ -149,6 +153,7 @@ impl Config {
             http_addr: SocketAddr::new(host, v.parse("PORT", 3000)?),
             data_dir: v.parse("DATA_DIR", PathBuf::from("./data"))?,
             shutdown_timeout: Duration::from_secs(v.parse("SHUTDOWN_TIMEOUT", 10)?),
+            trust_proxy: v.parse("TRUST_PROXY", false)?,
             engine: EngineConfig {
                 download_path: v.parse("DOWNLOAD_PATH", PathBuf::from("./downloads"))?,
                 max_concurrent,

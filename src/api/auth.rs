@@ -1,9 +1,7 @@
 //! Accounts and sessions: login, refresh, logout, registration and user management.
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -11,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AuthUser, Json};
+use super::extract::{AuthUser, ClientIp, Json};
 use crate::store::{Role, User};
 
 pub fn router() -> Router<AppState> {
@@ -67,11 +65,11 @@ impl From<User> for UserView {
 
 async fn login(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Json(c): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(
-        s.auth.login(&c.username, &c.password, peer.ip()).await?,
+        s.auth.login(&c.username, &c.password, client).await?,
     ))
 }
 

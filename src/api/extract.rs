@@ -2,7 +2,9 @@
 //! turned into the API's JSON errors instead of axum's plain-text ones.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -53,6 +55,42 @@ impl FromRequestParts<AppState> for AuthUser {
             .verify_access(token)
             .map(AuthUser)
             .map_err(|_| ApiError::unauthorized())
+    }
+}
+
+/// The client's address: the TCP peer, or behind a trusted proxy the last entry of
+/// `X-Forwarded-For` (the one the proxy itself appended; earlier ones are the client's
+/// own claims).
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let forwarded = state
+            .trust_proxy
+            .then(|| {
+                parts
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+                    .last()
+            })
+            .flatten();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        forwarded.or(peer).map(ClientIp).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "client address unknown",
+            )
+        })
     }
 }
 

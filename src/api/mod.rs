@@ -33,6 +33,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub store: DynStore,
     pub started: Instant,
+    /// Whether `X-Forwarded-For` names the client (see `Config::trust_proxy`).
+    pub trust_proxy: bool,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -7,6 +7,7 @@ mod bad_input;
 mod binary;
 mod download;
 mod lifecycle;
+mod proxy;
 mod queue;
 mod restart;
 mod tools_selftest;
