@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod bencode;
 pub mod swarm;
 pub mod tools;
 
