@@ -676,26 +676,6 @@ pub fn normalize_hash(hash: &str) -> Result<String> {
     }
 }
 
-fn empty_record(info_hash: String) -> TorrentRecord {
-    TorrentRecord {
-        info_hash,
-        owner_id: String::new(),
-        name: None,
-        magnet: None,
-        torrent_bytes: None,
-        initial_peers: Vec::new(),
-        priority: Priority::Normal,
-        paused: false,
-        added_at: 0,
-        completed_at: None,
-        seeding_stopped_at: None,
-        total_bytes: 0,
-        downloaded_bytes: 0,
-        uploaded_bytes: 0,
-        error: None,
-    }
-}
-
 fn magnet_record(input: &str) -> Result<TorrentRecord> {
     let mut link = MagnetLink::parse(input)?;
     let peers: Vec<String> = link.peers.drain(..).map(|p| p.to_string()).collect();
@@ -703,7 +683,7 @@ fn magnet_record(input: &str) -> Result<TorrentRecord> {
         name: link.name.clone(),
         magnet: Some(link.to_uri()),
         initial_peers: peers,
-        ..empty_record(link.info_hash.clone())
+        ..TorrentRecord::new(link.info_hash.clone(), String::new(), 0)
     })
 }
 
@@ -714,7 +694,7 @@ fn file_record(bytes: Vec<u8>) -> Result<(TorrentRecord, Vec<(std::path::PathBuf
             name: info.name,
             total_bytes: info.total_bytes,
             torrent_bytes: Some(bytes),
-            ..empty_record(info.info_hash)
+            ..TorrentRecord::new(info.info_hash, String::new(), 0)
         },
         info.files,
     ))

@@ -112,23 +112,7 @@ async fn new_token(store: &dyn Store, user: &User, family_id: &str) -> RefreshTo
 
 /// A torrent with every optional field empty.
 fn bare_torrent(owner: &User, info_hash: String, added_at: Millis) -> TorrentRecord {
-    TorrentRecord {
-        info_hash,
-        owner_id: owner.id.clone(),
-        name: None,
-        magnet: None,
-        torrent_bytes: None,
-        initial_peers: Vec::new(),
-        priority: Priority::Normal,
-        paused: false,
-        added_at,
-        completed_at: None,
-        seeding_stopped_at: None,
-        total_bytes: 0,
-        downloaded_bytes: 0,
-        uploaded_bytes: 0,
-        error: None,
-    }
+    TorrentRecord::new(info_hash, owner.id.clone(), added_at)
 }
 
 /// A torrent with every field set, totals beyond 32 bits and bytes that are not UTF-8.

@@ -176,6 +176,29 @@ pub struct TorrentRecord {
     pub error: Option<String>,
 }
 
+impl TorrentRecord {
+    /// A record with only its key and owner set: every option default, every total zero.
+    pub fn new(info_hash: String, owner_id: String, added_at: Millis) -> Self {
+        Self {
+            info_hash,
+            owner_id,
+            name: None,
+            magnet: None,
+            torrent_bytes: None,
+            initial_peers: Vec::new(),
+            priority: Priority::Normal,
+            paused: false,
+            added_at,
+            completed_at: None,
+            seeding_stopped_at: None,
+            total_bytes: 0,
+            downloaded_bytes: 0,
+            uploaded_bytes: 0,
+            error: None,
+        }
+    }
+}
+
 /// The persistence interface. Every method is a single atomic operation.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

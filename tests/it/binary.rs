@@ -109,6 +109,15 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
     line[start..].split_whitespace().next().unwrap_or("")
 }
 
+async fn login(client: &reqwest::Client, addr: &str, password: &str) -> reqwest::Response {
+    client
+        .post(format!("http://{addr}/api/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("login")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_prints_a_working_admin_password_once_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -119,12 +128,7 @@ async fn first_start_prints_a_working_admin_password_once_and_sigterm_exits_clea
     let addr = field(&server.line_with("TorrentEdge listening").await, "addr").to_owned();
 
     let client = reqwest::Client::new();
-    let resp = client
-        .post(format!("http://{addr}/api/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .expect("login");
+    let resp = login(&client, &addr, &password).await;
     assert_eq!(resp.status(), 200);
     let log = server.terminate().await;
     assert!(
@@ -140,12 +144,7 @@ async fn first_start_prints_a_working_admin_password_once_and_sigterm_exits_clea
     // Second start on the same directory: same account, no new password printed.
     let mut again = Running::start(dir.path());
     let addr = field(&again.line_with("TorrentEdge listening").await, "addr").to_owned();
-    let resp = client
-        .post(format!("http://{addr}/api/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .expect("login");
+    let resp = login(&client, &addr, &password).await;
     assert_eq!(
         resp.status(),
         200,
