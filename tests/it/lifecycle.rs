@@ -241,3 +241,65 @@ fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
         std::fs::copy(&file, &target).expect("copy");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_details_then_pause_and_resume_mid_download() {
+    let content = Content::random(
+        "paused-content",
+        &[6 * 1024 * 1024 + 1, 2 * 1024 * 1024 + 2],
+    );
+    let (torrent, hash) = content.make_torrent(128 * 1024, vec![]).await;
+    let seeder = Seeder::start(&torrent, content.dir.path()).await;
+    let app = TestApp::spawn_with(&[("DOWNLOAD_LIMIT", "2097152")]).await;
+    let token = app.admin_token.clone();
+    app.add_magnet(&token, &magnet_with_peer(&hash, seeder.addr), json!({}))
+        .await;
+
+    let live = wait_for("live transfer figures", Duration::from_secs(30), || async {
+        let t = app.torrent(&token, &hash).await;
+        let moving = t["state"] == "downloading"
+            && t["downloadSpeed"].as_u64().unwrap_or(0) > 0
+            && t["peers"]["connected"].as_u64().unwrap_or(0) >= 1
+            && t["eta"].is_number()
+            && t["pieces"]["have"].as_u64().unwrap_or(0) > 0;
+        moving.then_some(t)
+    })
+    .await;
+    assert_eq!(live["pieces"]["total"], 64 + 1, "{live}");
+    assert_eq!(live["pieces"]["length"], 128 * 1024);
+    let files = live["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["length"], 6 * 1024 * 1024 + 1);
+    let pct = live["percentage"].as_f64().expect("percentage");
+    assert!(pct > 0.0 && pct < 100.0, "{live}");
+
+    let (status, v) = app
+        .call(
+            Method::POST,
+            &format!("/api/torrents/{hash}/pause"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "paused");
+    let paused = wait_for("the transfer to stop", Duration::from_secs(10), || async {
+        let t = app.torrent(&token, &hash).await;
+        (t["downloadSpeed"] == 0 && t["peers"]["connected"] == 0).then_some(t)
+    })
+    .await;
+    assert_eq!(paused["state"], "paused");
+    assert!(paused["completedAt"].is_null());
+
+    let (status, v) = app
+        .call(
+            Method::POST,
+            &format!("/api/torrents/{hash}/resume"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    app.wait_complete(&token, &hash, SLOW).await;
+    assert_same_tree(&content.root(), &app.downloads().join("paused-content"));
+}
