@@ -105,9 +105,20 @@ pub struct AuthConfig {
 }
 
 impl Config {
-    /// Reads `.env` if present, then the process environment.
+    /// Reads `.env` of the working directory if present (variables already in the
+    /// environment win), then the process environment. Only that one file: a `.env`
+    /// in some parent directory is not this server's.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let _ = dotenvy::dotenv();
+        match dotenvy::from_path(".env") {
+            Ok(()) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => {
+                return Err(ConfigError {
+                    var: ".env",
+                    reason: e.to_string(),
+                });
+            }
+        }
         Self::from_vars(std::env::vars())
     }
 

@@ -24,6 +24,9 @@ pub(crate) struct Entry {
     pub handle: Option<Handle>,
     /// A magnet metadata fetch in flight.
     pub resolver: Option<AbortHandle>,
+    /// Waits for a running download to complete and wakes the sampler, so completion
+    /// is noticed at once rather than on the next tick.
+    pub completion_waiter: Option<AbortHandle>,
     /// Failed metadata fetches in a row, and when the next one may start: a magnet
     /// whose peers are unreachable keeps trying, with backoff, like other clients do.
     pub resolve_failures: u32,
@@ -48,6 +51,7 @@ impl Entry {
             rec,
             handle: None,
             resolver: None,
+            completion_waiter: None,
             resolve_failures: 0,
             resolve_after: None,
             resolve_error: None,

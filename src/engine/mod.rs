@@ -75,6 +75,8 @@ pub struct Engine {
     /// Serializes operations that change torrents (add, pause, remove, reconcile), so
     /// their async steps never interleave.
     ops: tokio::sync::Mutex<()>,
+    /// Wakes the sampler before its next tick (a download completed).
+    wake: tokio::sync::Notify,
     cancel: CancellationToken,
 }
 
@@ -110,6 +112,7 @@ impl Engine {
             }),
             torrents: Mutex::new(HashMap::new()),
             ops: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
             cancel,
         });
         engine.restore().await?;
@@ -277,7 +280,15 @@ impl Engine {
             for (hash, e) in map.iter_mut() {
                 e.active = active.contains(hash);
                 e.queue_position = positions.get(hash).copied();
-                match (e.desired(), &e.handle) {
+                let desired = e.desired();
+                if desired == Desired::Stop || e.is_complete() {
+                    if let Some(w) = e.completion_waiter.take() {
+                        w.abort();
+                    }
+                } else if let (Some(h), None) = (&e.handle, &e.completion_waiter) {
+                    e.completion_waiter = Some(self.spawn_completion_waiter(h.clone()));
+                }
+                match (desired, &e.handle) {
                     (Desired::Run, Some(h)) if h.is_paused() => to_run.push(h.clone()),
                     (Desired::Run, None) if e.should_resolve() => to_resolve.push(hash.clone()),
                     (Desired::Stop, Some(h)) if !h.is_paused() => to_stop.push(h.clone()),
@@ -305,6 +316,18 @@ impl Engine {
         for hash in to_resolve {
             self.spawn_resolver(hash);
         }
+    }
+
+    fn spawn_completion_waiter(self: &Arc<Self>, h: Handle) -> tokio::task::AbortHandle {
+        let engine = Arc::downgrade(self);
+        tokio::spawn(async move {
+            if h.wait_until_completed().await.is_ok()
+                && let Some(engine) = engine.upgrade()
+            {
+                engine.wake.notify_one();
+            }
+        })
+        .abort_handle()
     }
 
     /// Fetches a magnet's metadata from peers in the background, without downloading.
@@ -486,8 +509,8 @@ impl Engine {
             map.remove(&hash)
         };
         if let Some(e) = entry {
-            if let Some(r) = e.resolver {
-                r.abort();
+            for task in [e.resolver, e.completion_waiter].into_iter().flatten() {
+                task.abort();
             }
             if let Some(h) = e.handle
                 && let Err(err) = self

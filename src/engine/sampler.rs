@@ -27,6 +27,7 @@ pub(super) fn spawn(engine: Arc<Engine>) {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = interval.tick() => {}
+                _ = engine.wake.notified() => {}
             }
             n += 1;
             let urgent = sample(&engine);
