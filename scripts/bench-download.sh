@@ -44,12 +44,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
 
-step() { printf '==> %s\n' "$*" >&2; }
-
-die() {
-    printf 'error: %s\n' "$*" >&2
-    exit 1
-}
+# shellcheck source=scripts/lib.sh
+source "$repo/scripts/lib.sh"
 
 # die, with the log file(s) that explain the failure.
 die_with_logs() {
@@ -62,60 +58,8 @@ die_with_logs() {
     die "$msg"
 }
 
-# Runs a command with its output held back; shown only if it fails.
-quietly() {
-    local log rc=0
-    log=$(mktemp)
-    "$@" >"$log" 2>&1 || rc=$?
-    if ((rc != 0)); then
-        cat "$log" >&2
-        printf 'error: "%s" failed with exit code %d\n' "$*" "$rc" >&2
-    fi
-    rm -f "$log"
-    return "$rc"
-}
-
-as_root() {
-    if (($(id -u) == 0)); then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "not root and no sudo: cannot run \`$*\`; install the missing packages by hand"
-    fi
-}
-
-apt_updated=false
-
-# apt_install PROGRAM:PACKAGE... installs each PACKAGE whose PROGRAM is not on
-# PATH. `type -P` looks for a file only, so `time` means /usr/bin/time and not
-# the shell keyword.
-apt_install() {
-    local spec missing=()
-    for spec in "$@"; do
-        type -P "${spec%%:*}" >/dev/null 2>&1 || missing+=("${spec#*:}")
-    done
-    ((${#missing[@]} > 0)) || return 0
-    command -v apt-get >/dev/null 2>&1 ||
-        die "missing ${missing[*]}, and no apt-get to install them with"
-    step "installing ${missing[*]}"
-    if ! $apt_updated; then
-        quietly as_root apt-get update
-        apt_updated=true
-    fi
-    quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-}
-
 install_deps() {
-    local had_opentracker=true
-    type -P opentracker >/dev/null 2>&1 || had_opentracker=false
-    apt_install aria2c:aria2 opentracker:opentracker mktorrent:mktorrent curl:curl \
-        jq:jq python3:python3 time:time
-    # The package starts a system-wide tracker on every interface under systemd;
-    # we run our own on loopback, so stop the one we just caused.
-    if ! $had_opentracker && [[ -d /run/systemd/system ]]; then
-        quietly as_root systemctl disable --now opentracker.service
-    fi
+    install_bittorrent_tools curl:curl jq:jq python3:python3 time:time
 }
 
 # --- arguments ----------------------------------------------------------------------

@@ -29,6 +29,17 @@ pub struct MagnetLink {
 
 impl MagnetLink {
     /// Parses a `magnet:?xt=urn:btih:...` link or a bare 40-character hex info hash.
+    ///
+    /// ```
+    /// use torrentedge::engine::source::MagnetLink;
+    ///
+    /// // base32 and hex spellings of one hash are the same torrent
+    /// let m = MagnetLink::parse("magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMCW&dn=x&x.pe=127.0.0.1:6881")?;
+    /// assert_eq!(m.info_hash, "c9e15763f722f23e98a29decdfae341b98d53056");
+    /// assert_eq!(m.peers, ["127.0.0.1:6881".parse()?]);
+    /// assert!(MagnetLink::parse("magnet:?xt=urn:btih:1234").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parse(input: &str) -> Result<Self, EngineError> {
         let input = input.trim();
         if input.len() == 40 && input.bytes().all(|b| b.is_ascii_hexdigit()) {
