@@ -1,20 +1,29 @@
 //! An in-memory [`Store`] for the auth unit tests: users and refresh tokens only.
 //!
-//! It follows the store contract for the methods auth uses; torrent methods are inert.
+//! It follows the store contract for the methods auth uses, and for the event methods
+//! (a sequence counter and an outbox map); torrent methods are inert.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::store::{
-    Consumed, DynStore, Millis, RefreshToken, Store, StoreError, StoreResult, TorrentRecord, User,
+    Consumed, DynStore, Millis, OutboxRecord, RefreshToken, Store, StoreError, StoreResult,
+    TorrentRecord, User,
 };
 
 #[derive(Default)]
 pub struct MemStore {
     users: Mutex<Vec<User>>,
     tokens: Mutex<HashMap<String, RefreshToken>>,
+    /// The highest event seq reserved so far (0: none).
+    event_seq: Mutex<u64>,
+    outbox: Mutex<BTreeMap<u64, OutboxRecord>>,
+}
+
+fn invalid(msg: &str) -> StoreError {
+    StoreError::Backend(msg.into())
 }
 
 impl MemStore {
@@ -149,5 +158,65 @@ impl Store for MemStore {
 
     async fn delete_torrent(&self, _info_hash: &str) -> StoreResult<bool> {
         Ok(false)
+    }
+
+    /// Like the SQLite store: zero, or a block passing `i64::MAX`, is refused.
+    async fn reserve_event_seqs(&self, count: u64) -> StoreResult<u64> {
+        if count == 0 {
+            return Err(invalid("cannot reserve zero event sequence numbers"));
+        }
+        let mut mark = self.event_seq.lock().unwrap();
+        let end = mark
+            .checked_add(count)
+            .filter(|&end| i64::try_from(end).is_ok())
+            .ok_or_else(|| invalid("event seqs exhausted"))?;
+        let first = *mark + 1;
+        *mark = end;
+        Ok(first)
+    }
+
+    async fn outbox_append(&self, events: &[OutboxRecord]) -> StoreResult<()> {
+        let mut outbox = self.outbox.lock().unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for e in events {
+            if outbox.contains_key(&e.seq) || !seen.insert(e.seq) {
+                return Err(StoreError::Conflict(format!("outbox event seq {}", e.seq)));
+            }
+        }
+        for e in events {
+            outbox.insert(e.seq, e.clone());
+        }
+        Ok(())
+    }
+
+    async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxRecord>> {
+        let outbox = self.outbox.lock().unwrap();
+        Ok(outbox.values().take(limit).cloned().collect())
+    }
+
+    async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64> {
+        let mut outbox = self.outbox.lock().unwrap();
+        Ok(seqs.iter().filter(|s| outbox.remove(s).is_some()).count() as u64)
+    }
+
+    async fn outbox_len(&self) -> StoreResult<u64> {
+        Ok(self.outbox.lock().unwrap().len() as u64)
+    }
+}
+
+// This whole module is test-only (`#[cfg(test)] mod test_store`).
+mod tests {
+    use super::MemStore;
+    use crate::store::contract;
+
+    /// The fake honours the real contract for the event methods.
+    #[tokio::test]
+    async fn event_methods_follow_the_store_contract() {
+        let store = MemStore::default();
+        contract::event_seq_blocks_grow_and_never_overlap(&store).await;
+        contract::event_seq_concurrent_blocks_never_overlap(&store).await;
+        contract::outbox_append_peek_remove(&store).await;
+        contract::outbox_duplicate_seq_conflicts(&store).await;
+        contract::outbox_remove_unknown(&store).await;
     }
 }

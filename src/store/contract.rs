@@ -12,11 +12,15 @@
 //! reference. The one exception to isolation is [`refresh_token_purge_expired`]: purging
 //! is global by nature, so it only uses expiry times in early 1970 that no real token
 //! has, and two runs of that check racing on one database may see each other's purges.
+//!
+//! The event checks take their sequence numbers from [`Store::reserve_event_seqs`], so
+//! they are unique on a shared database too; they only look at their own outbox records
+//! (others' may come first in `outbox_peek`) and remove them again before returning.
 
 use uuid::Uuid;
 
-use super::{Consumed, Millis, Priority, RefreshToken, Role, Store, StoreError, StoreResult};
-use super::{TorrentRecord, User};
+use super::{Consumed, Millis, OutboxRecord, Priority, RefreshToken, Role, Store, StoreError};
+use super::{StoreResult, TorrentRecord, User};
 
 /// Runs every check, in order. Panics at the first failure.
 pub async fn run_all(store: &dyn Store) {
@@ -37,6 +41,11 @@ pub async fn run_all(store: &dyn Store) {
     torrent_save_inserts_absent(store).await;
     torrent_list_order(store).await;
     torrent_delete(store).await;
+    event_seq_blocks_grow_and_never_overlap(store).await;
+    event_seq_concurrent_blocks_never_overlap(store).await;
+    outbox_append_peek_remove(store).await;
+    outbox_duplicate_seq_conflicts(store).await;
+    outbox_remove_unknown(store).await;
 }
 
 // --- helpers -----------------------------------------------------------------------------
@@ -152,6 +161,56 @@ async fn must_consume_fresh(store: &dyn Store, token_hash: &str) -> RefreshToken
             panic!("store contract: consume of an unspent token: expected Fresh, got {other:?}")
         }
     }
+}
+
+/// Reserves a block of `count` seqs and returns them all.
+async fn reserve(store: &dyn Store, count: u64) -> Vec<u64> {
+    let first = must("reserve_event_seqs", store.reserve_event_seqs(count).await);
+    assert!(first >= 1, "reserve_event_seqs must never return 0");
+    (first..first + count).collect()
+}
+
+/// An outbox record for `seq` with a key, a payload that is not UTF-8 and a time that
+/// all depend on `seq`, so a mixed-up read shows.
+fn outbox_record(seq: u64) -> OutboxRecord {
+    OutboxRecord {
+        seq,
+        key: if seq.is_multiple_of(2) {
+            String::new()
+        } else {
+            format!("{}—{seq}", random_hex(40))
+        },
+        payload: [
+            b"{\"seq\":".as_slice(),
+            &seq.to_be_bytes(),
+            &[0xff, 0x00, b'}'],
+        ]
+        .concat(),
+        created_at: now() + i64::try_from(seq % 1000).unwrap_or(0),
+    }
+}
+
+/// The outbox's records whose seq is in `seqs`, in the order `outbox_peek` gave them.
+///
+/// Peeks the whole outbox (others' events may precede these) and checks on the way
+/// that it comes lowest seq first.
+async fn peek_own(store: &dyn Store, seqs: &[u64]) -> Vec<OutboxRecord> {
+    let len = must("outbox_len", store.outbox_len().await);
+    // Slack for records appended concurrently by others between the two calls.
+    let limit = usize::try_from(len)
+        .unwrap_or(usize::MAX)
+        .saturating_add(seqs.len())
+        .saturating_add(1024);
+    let all = must("outbox_peek", store.outbox_peek(limit).await);
+    assert!(
+        all.windows(2).all(|w| w[0].seq < w[1].seq),
+        "outbox_peek must return strictly ascending seqs"
+    );
+    assert!(
+        all.len() <= limit,
+        "outbox_peek must return at most `limit` records"
+    );
+    all.into_iter().filter(|r| seqs.contains(&r.seq)).collect()
 }
 
 // --- checks ------------------------------------------------------------------------------
@@ -551,4 +610,166 @@ pub async fn torrent_delete(store: &dyn Store) {
         store.delete_torrent(&torrent.info_hash).await,
     );
     assert!(!existed, "deleting an absent torrent must return false");
+}
+
+/// Reservations return blocks that start at 1 or later, grow, and never overlap.
+pub async fn event_seq_blocks_grow_and_never_overlap(store: &dyn Store) {
+    let a = must("reserve_event_seqs", store.reserve_event_seqs(10).await);
+    let b = must("reserve_event_seqs", store.reserve_event_seqs(10).await);
+    let c = must("reserve_event_seqs", store.reserve_event_seqs(1).await);
+    let d = must("reserve_event_seqs", store.reserve_event_seqs(1).await);
+    assert!(a >= 1, "reserved seqs must start at 1 or later, got {a}");
+    assert!(
+        b >= a + 10,
+        "a block of 10 at {a} and the next at {b} overlap"
+    );
+    assert!(
+        c >= b + 10,
+        "a block of 10 at {b} and the next at {c} overlap"
+    );
+    assert!(d > c, "a block of 1 at {c} and the next at {d} overlap");
+}
+
+/// Reservations racing from several tasks still hand out disjoint blocks.
+pub async fn event_seq_concurrent_blocks_never_overlap(store: &dyn Store) {
+    /// One task's reservations: `rounds` blocks of assorted sizes (1 to 13).
+    async fn worker(store: &dyn Store, task: u64, rounds: u64) -> Vec<(u64, u64)> {
+        let mut blocks = Vec::new();
+        for round in 0..rounds {
+            let count = 1 + (task * 7 + round) % 13;
+            let first = must("reserve_event_seqs", store.reserve_event_seqs(count).await);
+            blocks.push((first, count));
+        }
+        blocks
+    }
+
+    let (a, b, c, d, e, f) = tokio::join!(
+        worker(store, 0, 20),
+        worker(store, 1, 20),
+        worker(store, 2, 20),
+        worker(store, 3, 20),
+        worker(store, 4, 20),
+        worker(store, 5, 20),
+    );
+    for (task, blocks) in [&a, &b, &c, &d, &e, &f].into_iter().enumerate() {
+        assert!(
+            blocks.windows(2).all(|w| w[1].0 >= w[0].0 + w[0].1),
+            "one task's successive reservations must grow without overlap (task {task}: \
+             {blocks:?})"
+        );
+    }
+    let mut all: Vec<(u64, u64)> = [a, b, c, d, e, f].concat();
+    all.sort_unstable();
+    for w in all.windows(2) {
+        let ((first, count), (next, _)) = (w[0], w[1]);
+        assert!(
+            first >= 1 && next >= first + count,
+            "concurrent reservations overlap: block {first}+{count} and block at {next}"
+        );
+    }
+}
+
+/// Appended events peek back exactly, lowest seq first whatever the append order;
+/// `outbox_len` counts them; removing reports how many existed and really removes.
+pub async fn outbox_append_peek_remove(store: &dyn Store) {
+    let seqs = reserve(store, 5).await;
+    let records: Vec<OutboxRecord> = seqs.iter().map(|&s| outbox_record(s)).collect();
+
+    must("outbox_append of nothing", store.outbox_append(&[]).await);
+    // Appended in two batches, each out of order.
+    let first_batch = [records[3].clone(), records[0].clone(), records[4].clone()];
+    let second_batch = [records[2].clone(), records[1].clone()];
+    must("outbox_append", store.outbox_append(&first_batch).await);
+    must("outbox_append", store.outbox_append(&second_batch).await);
+
+    assert_eq!(
+        peek_own(store, &seqs).await,
+        records,
+        "outbox_peek must return the appended events exactly, lowest seq first"
+    );
+    let len = must("outbox_len", store.outbox_len().await);
+    assert!(
+        len >= 5,
+        "outbox_len must count the 5 events just appended, got {len}"
+    );
+    let empty = must("outbox_peek", store.outbox_peek(0).await);
+    assert!(empty.is_empty(), "outbox_peek(0) must return nothing");
+    let oldest = must("outbox_peek", store.outbox_peek(1).await);
+    assert!(
+        oldest.len() == 1 && oldest[0].seq <= seqs[0],
+        "outbox_peek(1) must return the single oldest event, got {oldest:?}"
+    );
+
+    let unknown = reserve(store, 1).await[0];
+    let removed = must(
+        "outbox_remove",
+        store
+            .outbox_remove(&[seqs[1], seqs[3], unknown, seqs[1]])
+            .await,
+    );
+    assert_eq!(
+        removed, 2,
+        "outbox_remove must count only the events that existed, each once"
+    );
+    assert_eq!(
+        peek_own(store, &seqs).await,
+        vec![records[0].clone(), records[2].clone(), records[4].clone()],
+        "outbox_remove must remove exactly the given events"
+    );
+
+    let removed = must("outbox_remove", store.outbox_remove(&seqs).await);
+    assert_eq!(
+        removed, 3,
+        "outbox_remove must count the 3 remaining events"
+    );
+    assert!(
+        peek_own(store, &seqs).await.is_empty(),
+        "removed events must be gone"
+    );
+}
+
+/// Appending a seq that exists, or one twice in a batch, is a `Conflict` that stores
+/// nothing of that batch and leaves the existing event alone.
+pub async fn outbox_duplicate_seq_conflicts(store: &dyn Store) {
+    let seqs = reserve(store, 4).await;
+    let existing = outbox_record(seqs[0]);
+    must(
+        "outbox_append",
+        store.outbox_append(std::slice::from_ref(&existing)).await,
+    );
+
+    let clash = OutboxRecord {
+        key: unique("other-key"),
+        payload: b"{\"other\":true}".to_vec(),
+        ..existing.clone()
+    };
+    must_conflict(
+        "outbox_append with a seq that exists",
+        store
+            .outbox_append(&[outbox_record(seqs[1]), clash, outbox_record(seqs[2])])
+            .await,
+    );
+    must_conflict(
+        "outbox_append with a seq twice in one batch",
+        store
+            .outbox_append(&[outbox_record(seqs[3]), outbox_record(seqs[3])])
+            .await,
+    );
+    assert_eq!(
+        peek_own(store, &seqs).await,
+        vec![existing],
+        "a conflicting append must store nothing of its batch and keep the existing event"
+    );
+
+    let removed = must("outbox_remove", store.outbox_remove(&seqs).await);
+    assert_eq!(removed, 1, "only the first event was ever stored");
+}
+
+/// Removing seqs that were never appended (or nothing at all) removes nothing.
+pub async fn outbox_remove_unknown(store: &dyn Store) {
+    let seqs = reserve(store, 3).await;
+    let removed = must("outbox_remove", store.outbox_remove(&seqs).await);
+    assert_eq!(removed, 0, "removing never-appended seqs must return 0");
+    let removed = must("outbox_remove", store.outbox_remove(&[]).await);
+    assert_eq!(removed, 0, "removing nothing must return 0");
 }

@@ -11,6 +11,14 @@
 //! takes the database from version `i` to `i + 1`; opening a database applies every
 //! pending step in one transaction, so a database is either fully upgraded or untouched.
 //! A database newer than this build knows is refused rather than misread.
+//!
+//! # Event sequence numbers and the outbox
+//!
+//! Sequence numbers are `u64` in the store's interface and SQLite `INTEGER` (`i64`) on
+//! disk. Values above `i64::MAX` are never wrapped: writing one is a
+//! [`StoreError::Backend`], and a reservation that would pass `i64::MAX` fails without
+//! reserving anything. Reserving zero numbers is refused the same way, as an argument
+//! error: it would hand out a number nobody reserved.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -22,8 +30,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use rusqlite::{named_params, params};
 
 use super::{
-    Consumed, Millis, Priority, RefreshToken, Role, Store, StoreError, StoreResult, TorrentRecord,
-    User,
+    Consumed, Millis, OutboxRecord, Priority, RefreshToken, Role, Store, StoreError, StoreResult,
+    TorrentRecord, User,
 };
 
 /// How long a statement waits for another connection's lock before failing.
@@ -31,7 +39,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
 /// Append new steps; never edit a step that has shipped.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// Version 1: users, refresh tokens and torrents.
 const SCHEMA_V1: &str = "
@@ -77,6 +85,27 @@ CREATE TABLE torrents (
 CREATE INDEX torrents_by_added ON torrents (added_at, info_hash);
 CREATE INDEX torrents_by_owner ON torrents (owner_id);
 ";
+
+/// Version 2: the event pipeline. `meta` holds named counters; its `event_seq` row is
+/// the highest event sequence number ever reserved (0: none yet). `outbox` holds the
+/// events not yet relayed, keyed by their sequence number.
+const SCHEMA_V2: &str = "
+CREATE TABLE meta (
+    key   TEXT    NOT NULL PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('event_seq', 0);
+
+CREATE TABLE outbox (
+    seq        INTEGER NOT NULL PRIMARY KEY CHECK (seq >= 0),
+    key        TEXT    NOT NULL,
+    payload    BLOB    NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+";
+
+/// The `meta` row holding the event sequence high-water mark.
+const EVENT_SEQ_KEY: &str = "event_seq";
 
 const USER_COLUMNS: &str = "id, username, password_hash, role, created_at";
 
@@ -466,6 +495,113 @@ fn all_torrents(conn: &Connection) -> StoreResult<Vec<TorrentRecord>> {
     rows.collect::<rusqlite::Result<_>>().db()
 }
 
+/// A sequence number as stored: above `i64::MAX` is an error, never a wrap.
+fn seq_to_sql(seq: u64) -> StoreResult<i64> {
+    i64::try_from(seq).map_err(|_| {
+        backend_msg(format!(
+            "event seq {seq} exceeds the largest storable value {}",
+            i64::MAX
+        ))
+    })
+}
+
+/// Reserves `count` sequence numbers in one write transaction: reads the high-water
+/// mark, stores `mark + count` and returns `mark + 1`. Zero, or a block that would pass
+/// `i64::MAX`, is an error and reserves nothing.
+fn reserve_seqs(conn: &mut Connection, count: u64) -> StoreResult<u64> {
+    if count == 0 {
+        return Err(backend_msg("cannot reserve zero event sequence numbers"));
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    let mark: i64 = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [EVENT_SEQ_KEY],
+            |r| r.get(0),
+        )
+        .optional()
+        .db()?
+        .ok_or_else(|| backend_msg("the event_seq counter row is missing"))?;
+    let mark = u64::try_from(mark)
+        .map_err(|_| backend_msg(format!("corrupt event_seq counter {mark}")))?;
+    let end = mark
+        .checked_add(count)
+        .filter(|&end| end <= i64::MAX as u64)
+        .ok_or_else(|| {
+            backend_msg(format!(
+                "reserving {count} event seqs after {mark} would pass {}",
+                i64::MAX
+            ))
+        })?;
+    tx.execute(
+        "UPDATE meta SET value = ?2 WHERE key = ?1",
+        params![EVENT_SEQ_KEY, seq_to_sql(end)?],
+    )
+    .db()?;
+    tx.commit().db()?;
+    Ok(mark + 1)
+}
+
+/// Inserts every record in one transaction; any failure rolls them all back.
+fn append_outbox(conn: &mut Connection, events: &[OutboxRecord]) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO outbox (seq, key, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .db()?;
+        for e in events {
+            stmt.execute(params![seq_to_sql(e.seq)?, e.key, e.payload, e.created_at])
+                .or_conflict(|| format!("outbox event seq {}", e.seq))?;
+        }
+    }
+    // Dropping `tx` on an early return above rolls the whole batch back.
+    tx.commit().db()
+}
+
+fn outbox_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxRecord> {
+    Ok(OutboxRecord {
+        seq: row.get(0)?,
+        key: row.get(1)?,
+        payload: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
+fn peek_outbox(conn: &Connection, limit: usize) -> StoreResult<Vec<OutboxRecord>> {
+    // Beyond i64::MAX rows is "everything" anyway.
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, key, payload, created_at FROM outbox ORDER BY seq LIMIT ?1")
+        .db()?;
+    let rows = stmt.query_map([limit], outbox_from_row).db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
+}
+
+/// Deletes by seq with one prepared statement in one transaction (no IN-list size
+/// limit to worry about); a seq listed twice counts once.
+fn remove_outbox(conn: &mut Connection, seqs: &[u64]) -> StoreResult<u64> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    let mut removed = 0;
+    {
+        let mut stmt = tx
+            .prepare_cached("DELETE FROM outbox WHERE seq = ?1")
+            .db()?;
+        for &seq in seqs {
+            removed += count(stmt.execute([seq_to_sql(seq)?]).db()?);
+        }
+    }
+    tx.commit().db()?;
+    Ok(removed)
+}
+
 // --- the trait ---------------------------------------------------------------------------
 
 #[async_trait]
@@ -567,6 +703,42 @@ impl Store for SqliteStore {
             c.execute("DELETE FROM torrents WHERE info_hash = ?1", [hash])
                 .db()
                 .map(|n| n > 0)
+        })
+        .await
+    }
+
+    /// `count == 0` is refused with [`StoreError::Backend`] (see the module docs).
+    async fn reserve_event_seqs(&self, count: u64) -> StoreResult<u64> {
+        self.call(move |c| reserve_seqs(c, count)).await
+    }
+
+    async fn outbox_append(&self, events: &[OutboxRecord]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = events.to_vec();
+        self.call(move |c| append_outbox(c, &events)).await
+    }
+
+    async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.call(move |c| peek_outbox(c, limit)).await
+    }
+
+    async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64> {
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        let seqs = seqs.to_vec();
+        self.call(move |c| remove_outbox(c, &seqs)).await
+    }
+
+    async fn outbox_len(&self) -> StoreResult<u64> {
+        self.call(|c| {
+            c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+                .db()
         })
         .await
     }
@@ -672,22 +844,183 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn existing_v1_database_is_not_migrated_again() {
+    async fn existing_v1_database_upgrades_to_current_with_data_intact() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("store.sqlite");
         {
-            // Built by hand, as an earlier build would have left it. Were version 1
+            // Built by hand, as a version-1 build would have left it. Were version 1
             // applied again, its CREATE TABLEs would fail and `open` would error.
             let raw = Connection::open(&path).expect("raw open");
             raw.execute_batch(SCHEMA_V1).expect("schema");
             raw.pragma_update(None, "user_version", 1).expect("version");
             insert_user(&raw, &sample_user()).expect("user");
+            write_torrent(&raw, INSERT_TORRENT, &sample_torrent()).expect("torrent");
         }
         let store = SqliteStore::open(&path).expect("open v1");
-        assert_eq!(store.count_users().await.expect("count"), 1);
+        assert_eq!(
+            store.list_users().await.expect("users"),
+            vec![sample_user()]
+        );
+        assert_eq!(
+            store.list_torrents().await.expect("torrents"),
+            vec![sample_torrent()]
+        );
+        // The new tables exist and start empty: the first block starts at 1.
+        assert_eq!(store.reserve_event_seqs(5).await.expect("reserve"), 1);
+        assert_eq!(store.outbox_len().await.expect("len"), 0);
         drop(store);
         let raw = Connection::open(&path).expect("raw reopen");
-        assert_eq!(schema_version(&raw).expect("version"), 1);
+        assert_eq!(schema_version(&raw).expect("version"), MIGRATIONS.len());
+        drop(raw);
+        // Opening the upgraded file again migrates nothing and keeps the mark.
+        let store = SqliteStore::open(&path).expect("open v2");
+        assert_eq!(store.reserve_event_seqs(1).await.expect("reserve"), 6);
+        assert_eq!(store.count_users().await.expect("count"), 1);
+    }
+
+    #[tokio::test]
+    async fn event_seqs_and_outbox_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        let record = OutboxRecord {
+            seq: 0,
+            key: "ab".repeat(20),
+            payload: br#"{"type":"added"}"#.to_vec(),
+            created_at: 1_700_000_000_000,
+        };
+        let first = {
+            let store = SqliteStore::open(&path).expect("open");
+            let first = store.reserve_event_seqs(10).await.expect("reserve");
+            assert_eq!(first, 1, "the first block ever reserved starts at 1");
+            let record = OutboxRecord {
+                seq: first,
+                ..record.clone()
+            };
+            store.outbox_append(&[record]).await.expect("append");
+            first
+        };
+        let store = SqliteStore::open(&path).expect("reopen");
+        let second = store.reserve_event_seqs(10).await.expect("reserve");
+        assert!(
+            second >= first + 10,
+            "a block after reopening ({second}) must follow the one before ({first}, 10)"
+        );
+        assert_eq!(
+            store.outbox_peek(10).await.expect("peek"),
+            vec![OutboxRecord {
+                seq: first,
+                ..record
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn reserving_zero_seqs_is_refused() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let err = store.reserve_event_seqs(0).await.expect_err("zero");
+        assert!(matches!(err, StoreError::Backend(_)), "got {err:?}");
+        assert_eq!(
+            store.reserve_event_seqs(1).await.expect("reserve"),
+            1,
+            "a refused reservation reserves nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn reservations_never_pass_i64_max() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let near = i64::MAX - 10;
+        store
+            .call(move |c| {
+                c.execute("UPDATE meta SET value = ?1 WHERE key = 'event_seq'", [near])
+                    .db()
+            })
+            .await
+            .expect("set mark");
+        let near = u64::try_from(near).expect("positive");
+        for count in [11, u64::MAX] {
+            let err = store.reserve_event_seqs(count).await.expect_err("overflow");
+            assert!(matches!(err, StoreError::Backend(_)), "got {err:?}");
+        }
+        // The failures reserved nothing: exactly the last 10 storable values remain.
+        assert_eq!(
+            store.reserve_event_seqs(10).await.expect("reserve"),
+            near + 1
+        );
+        let err = store.reserve_event_seqs(1).await.expect_err("exhausted");
+        assert!(matches!(err, StoreError::Backend(_)), "got {err:?}");
+    }
+
+    #[tokio::test]
+    async fn seqs_beyond_i64_are_refused_not_wrapped() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let ok = OutboxRecord {
+            seq: 1,
+            key: String::new(),
+            payload: b"{}".to_vec(),
+            created_at: 0,
+        };
+        let huge = OutboxRecord {
+            seq: u64::try_from(i64::MAX).expect("fits") + 1,
+            ..ok.clone()
+        };
+        let err = store
+            .outbox_append(&[ok.clone(), huge.clone()])
+            .await
+            .expect_err("huge seq");
+        assert!(matches!(err, StoreError::Backend(_)), "got {err:?}");
+        assert_eq!(store.outbox_len().await.expect("len"), 0, "all or none");
+
+        store
+            .outbox_append(std::slice::from_ref(&ok))
+            .await
+            .expect("append");
+        let err = store
+            .outbox_remove(&[ok.seq, huge.seq])
+            .await
+            .expect_err("huge seq");
+        assert!(matches!(err, StoreError::Backend(_)), "got {err:?}");
+        assert_eq!(store.outbox_len().await.expect("len"), 1, "all or none");
+
+        let max = OutboxRecord {
+            seq: u64::try_from(i64::MAX).expect("fits"),
+            ..ok.clone()
+        };
+        store
+            .outbox_append(std::slice::from_ref(&max))
+            .await
+            .expect("i64::MAX");
+        assert_eq!(
+            store.outbox_peek(usize::MAX).await.expect("peek"),
+            vec![ok, max]
+        );
+    }
+
+    #[tokio::test]
+    async fn outbox_counts_on_a_fresh_database() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        assert_eq!(store.outbox_len().await.expect("len"), 0);
+        assert_eq!(store.outbox_peek(10).await.expect("peek"), vec![]);
+        let first = store.reserve_event_seqs(600).await.expect("reserve");
+        let records: Vec<OutboxRecord> = (first..first + 600)
+            .rev()
+            .map(|seq| OutboxRecord {
+                seq,
+                key: format!("k{seq}"),
+                payload: seq.to_le_bytes().to_vec(),
+                created_at: 7,
+            })
+            .collect();
+        store.outbox_append(&records).await.expect("append");
+        assert_eq!(store.outbox_len().await.expect("len"), 600);
+        let peeked = store.outbox_peek(3).await.expect("peek");
+        let seqs: Vec<u64> = peeked.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![first, first + 1, first + 2]);
+        // Many seqs in one call, some listed twice: each existing one counts once.
+        let mut all: Vec<u64> = (first..first + 600).collect();
+        all.extend([first, first + 599]);
+        assert_eq!(store.outbox_remove(&all).await.expect("remove"), 600);
+        assert_eq!(store.outbox_len().await.expect("len"), 0);
     }
 
     #[test]
