@@ -16,6 +16,7 @@ use crate::api::{self, AppState};
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::events::Bus;
 use crate::store::{DynStore, SqliteStore};
 
 pub struct App {
@@ -37,9 +38,17 @@ impl App {
         let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
         auth.bootstrap_admin().await?;
         let cancel = CancellationToken::new();
-        let engine = Engine::start(config.engine.clone(), store.clone(), cancel.child_token())
+        let bus = Bus::new(store.clone(), config.event_buffer)
             .await
-            .context("starting the torrent engine")?;
+            .context("starting the event bus")?;
+        let engine = Engine::start(
+            config.engine.clone(),
+            store.clone(),
+            bus.clone(),
+            cancel.child_token(),
+        )
+        .await
+        .context("starting the torrent engine")?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
@@ -47,6 +56,7 @@ impl App {
             engine,
             auth,
             store,
+            bus,
             started: Instant::now(),
             trust_proxy: config.trust_proxy,
         };
@@ -67,6 +77,11 @@ impl App {
     /// The engine, for callers that embed the server.
     pub fn engine(&self) -> Arc<Engine> {
         self.state.engine.clone()
+    }
+
+    /// The event bus, for callers that embed the server.
+    pub fn bus(&self) -> Arc<Bus> {
+        self.state.bus.clone()
     }
 
     /// A token that stops the server when cancelled (tests use it instead of signals).

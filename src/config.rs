@@ -50,6 +50,9 @@ pub struct Config {
     /// `X-Forwarded-For`: use its last entry as the client (for login throttling).
     /// `TRUST_PROXY`. Never enable without a proxy: clients could then pick their address.
     pub trust_proxy: bool,
+    /// Events kept in memory for clients that reconnect (`EVENT_BUFFER`); a client
+    /// that missed more is told to reload.
+    pub event_buffer: usize,
 }
 
 /// Options of the torrent engine and its queue.
@@ -165,6 +168,7 @@ impl Config {
             data_dir: v.parse("DATA_DIR", PathBuf::from("./data"))?,
             shutdown_timeout: Duration::from_secs(v.parse("SHUTDOWN_TIMEOUT", 10)?),
             trust_proxy: v.parse("TRUST_PROXY", false)?,
+            event_buffer: v.parse("EVENT_BUFFER", 10_000)?,
             engine: EngineConfig {
                 download_path: v.parse("DOWNLOAD_PATH", PathBuf::from("./downloads"))?,
                 max_concurrent,

@@ -6,6 +6,8 @@
 //! - [`engine`] is the only module that names librqbit: adding, pausing, resuming and
 //!   removing torrents, the download queue, rate limits, the seeding policy, and a
 //!   sampler that turns librqbit's state into the project's own types.
+//! - [`events`] is the event contract and the bus every change flows through to the
+//!   sinks (Socket.IO gateway, Kafka outbox relay), never blocking the engine.
 //! - [`store`] persists users, refresh tokens and torrents behind one trait with an
 //!   embedded SQLite default; a shared contract suite runs against every backend.
 //! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
@@ -19,6 +21,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod store;
 
 /// Milliseconds since the Unix epoch, the one clock every record uses.

@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Auth;
 use crate::engine::Engine;
+use crate::events::Bus;
 use crate::store::DynStore;
 use error::ApiError;
 
@@ -32,6 +33,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub auth: Arc<Auth>,
     pub store: DynStore,
+    pub bus: Arc<Bus>,
     pub started: Instant,
     /// Whether `X-Forwarded-For` names the client (see `Config::trust_proxy`).
     pub trust_proxy: bool,

@@ -43,10 +43,17 @@ pub(crate) struct Entry {
     pub session_fetched: u64,
     /// The record changed since it was last written.
     pub dirty: bool,
+    /// What the last `torrent:progress` event said, to send only changes.
+    pub last_progress: Option<serde_json::Value>,
+    pub last_state: Option<TorrentState>,
+    /// The have-bitfield as last seen (raw bytes): new bits are `torrent:piece` events.
+    /// Cleared once every piece was seen, and never kept for torrents restored complete.
+    pub pieces_seen: Option<Vec<u8>>,
 }
 
 impl Entry {
     pub fn new(rec: TorrentRecord) -> Self {
+        let pieces_seen = rec.completed_at.is_none().then(Vec::new);
         Self {
             rec,
             handle: None,
@@ -61,6 +68,9 @@ impl Entry {
             last_uploaded: 0,
             session_fetched: 0,
             dirty: false,
+            last_progress: None,
+            last_state: None,
+            pieces_seen,
         }
     }
 
@@ -94,6 +104,24 @@ impl Entry {
             && self
                 .resolve_after
                 .is_none_or(|t| t <= std::time::Instant::now())
+    }
+
+    /// The payload of a `torrent:progress` event.
+    pub fn progress_payload(view: &TorrentView) -> serde_json::Value {
+        serde_json::json!({
+            "name": view.name,
+            "state": view.state,
+            "percentage": view.percentage,
+            "completedBytes": view.completed_bytes,
+            "totalBytes": view.total_bytes,
+            "downloadSpeed": view.download_speed,
+            "uploadSpeed": view.upload_speed,
+            "peers": view.peers,
+            "eta": view.eta,
+            "downloaded": view.downloaded,
+            "uploaded": view.uploaded,
+            "ratio": view.ratio,
+        })
     }
 
     pub fn stats(&self) -> Option<TorrentStats> {

@@ -31,6 +31,7 @@ use librqbit::{
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
+use crate::events::{Bus, EventType};
 use crate::store::{DynStore, Priority, StoreError, TorrentRecord};
 use entry::{Desired, Entry, Handle};
 use source::{MagnetLink, UrlFetchPolicy};
@@ -77,6 +78,9 @@ pub struct Engine {
     ops: tokio::sync::Mutex<()>,
     /// Wakes the sampler before its next tick (a download completed).
     wake: tokio::sync::Notify,
+    bus: Arc<Bus>,
+    /// Download slots taken and torrents waiting, as last announced (`queue:updated`).
+    last_queue: Mutex<Option<(usize, usize)>>,
     cancel: CancellationToken,
 }
 
@@ -85,6 +89,7 @@ impl Engine {
     pub async fn start(
         cfg: EngineConfig,
         store: DynStore,
+        bus: Arc<Bus>,
         cancel: CancellationToken,
     ) -> Result<Arc<Self>> {
         if !cfg.enable_pex {
@@ -113,6 +118,8 @@ impl Engine {
             torrents: Mutex::new(HashMap::new()),
             ops: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
+            bus,
+            last_queue: Mutex::new(None),
             cancel,
         });
         engine.restore().await?;
@@ -193,7 +200,19 @@ impl Engine {
         }
         self.reconcile_locked().await;
         tracing::info!(info_hash = %hash, user = %actor.user_id, "torrent added");
-        self.view_of(actor, &hash)
+        let view = self.view_of(actor, &hash)?;
+        self.emit(
+            EventType::Added,
+            &view.info_hash,
+            &view.owner_id,
+            to_json(&view),
+        );
+        Ok(view)
+    }
+
+    /// Publishes an event about one torrent.
+    fn emit(&self, kind: EventType, info_hash: &str, owner: &str, data: serde_json::Value) {
+        self.bus.emit(kind, Some(info_hash), Some(owner), data);
     }
 
     /// Hands a torrent whose metadata is known to librqbit, paused: it checks what is on
@@ -241,6 +260,8 @@ impl Engine {
                 tracing::warn!(info_hash = %hash, error = %err, "cannot start torrent");
                 e.rec.error = Some(err.to_string());
                 e.dirty = true;
+                let data = serde_json::json!({ "message": err.to_string() });
+                self.emit(EventType::Error, hash, &e.rec.owner_id, data);
             }
         }
     }
@@ -269,6 +290,7 @@ impl Engine {
                 })
                 .collect();
             let plan = queue::plan(&candidates, max);
+            self.announce_queue(plan.active.len(), plan.queued.len());
             let active: std::collections::HashSet<String> =
                 plan.active.iter().map(|s| s.to_string()).collect();
             let positions: HashMap<String, usize> = plan
@@ -315,6 +337,17 @@ impl Engine {
         }
         for hash in to_resolve {
             self.spawn_resolver(hash);
+        }
+    }
+
+    /// Emits `queue:updated` when the number of downloading or waiting torrents changed.
+    fn announce_queue(&self, active: usize, queued: usize) {
+        let mut last = lock(&self.last_queue);
+        if *last != Some((active, queued)) {
+            *last = Some((active, queued));
+            let stats =
+                serde_json::json!({ "stats": { "activeCount": active, "queuedCount": queued } });
+            self.bus.emit(EventType::QueueUpdated, None, None, stats);
         }
     }
 
@@ -402,6 +435,14 @@ impl Engine {
                     e.rec.error = Some(err.to_string());
                 }
             }
+            let (kind, data) = match &e.rec.error {
+                Some(message) => (EventType::Error, serde_json::json!({ "message": message })),
+                None => (
+                    EventType::Metadata,
+                    serde_json::json!({ "name": e.rec.name, "totalBytes": e.rec.total_bytes }),
+                ),
+            };
+            self.emit(kind, hash, &e.rec.owner_id, data);
             e.rec.clone()
         };
         if let Err(e) = self.store.save_torrent(&rec).await {
@@ -438,7 +479,14 @@ impl Engine {
     }
 
     pub async fn pause(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
-        self.update(actor, hash, |r| r.paused = true).await
+        let view = self.update(actor, hash, |r| r.paused = true).await?;
+        self.emit(
+            EventType::Paused,
+            &view.info_hash,
+            &view.owner_id,
+            to_json(&view),
+        );
+        Ok(view)
     }
 
     /// Resumes a paused torrent. A failed one is retried; one the seeding policy stopped
@@ -452,6 +500,12 @@ impl Engine {
             })
             .await?;
         self.retry_failed(&view.info_hash).await;
+        self.emit(
+            EventType::Resumed,
+            &view.info_hash,
+            &view.owner_id,
+            to_json(&view),
+        );
         Ok(view)
     }
 
@@ -509,6 +563,8 @@ impl Engine {
             map.remove(&hash)
         };
         if let Some(e) = entry {
+            let data = serde_json::json!({ "name": e.rec.name, "deleteFiles": delete_files });
+            self.emit(EventType::Removed, &hash, &e.rec.owner_id, data);
             for task in [e.resolver, e.completion_waiter].into_iter().flatten() {
                 task.abort();
             }
@@ -684,6 +740,10 @@ fn session_options(cfg: &EngineConfig, cancel: &CancellationToken) -> SessionOpt
 /// Wait before the n-th retry of a metadata fetch: 2 s doubling up to 2 minutes.
 fn resolve_backoff(failures: u32) -> std::time::Duration {
     std::time::Duration::from_secs((1u64 << failures.min(7)).min(120))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 fn parse_peers(peers: &[String]) -> Vec<SocketAddr> {

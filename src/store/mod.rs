@@ -199,6 +199,18 @@ impl TorrentRecord {
     }
 }
 
+/// One event waiting in the outbox to be relayed to Kafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// The event's sequence number: unique, and the relay order.
+    pub seq: u64,
+    /// The Kafka message key (the info hash; empty for events of no torrent).
+    pub key: String,
+    /// The event as JSON.
+    pub payload: Vec<u8>,
+    pub created_at: Millis,
+}
+
 /// The persistence interface. Every method is a single atomic operation.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -242,4 +254,19 @@ pub trait Store: Send + Sync + 'static {
     async fn list_torrents(&self) -> StoreResult<Vec<TorrentRecord>>;
     /// Deletes a torrent; returns whether it existed.
     async fn delete_torrent(&self, info_hash: &str) -> StoreResult<bool>;
+
+    // --- events ------------------------------------------------------------------------
+
+    /// Reserves `count` event sequence numbers and returns the first. Blocks never
+    /// overlap and always grow, across restarts, so a `seq` is never handed out twice.
+    /// The first block ever reserved starts at 1. A count of 0 is refused (`Backend`).
+    async fn reserve_event_seqs(&self, count: u64) -> StoreResult<u64>;
+    /// Appends events to the outbox, all or none. `Conflict` if a seq exists.
+    async fn outbox_append(&self, events: &[OutboxRecord]) -> StoreResult<()>;
+    /// The oldest events of the outbox, lowest seq first, at most `limit`.
+    async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxRecord>>;
+    /// Deletes the given events (those relayed); returns how many existed.
+    async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64>;
+    /// How many events wait in the outbox.
+    async fn outbox_len(&self) -> StoreResult<u64>;
 }

@@ -6,6 +6,7 @@ mod api_auth;
 mod bad_input;
 mod binary;
 mod download;
+mod events;
 mod lifecycle;
 mod proxy;
 mod queue;

@@ -24,6 +24,7 @@ pub struct TestApp {
     pub dir: TempDir,
     pub admin_token: String,
     pub peer_addr: SocketAddr,
+    pub bus: std::sync::Arc<torrentedge::events::Bus>,
     shutdown: CancellationToken,
     join: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -67,6 +68,7 @@ impl TestApp {
         let addr = app.local_addr();
         let peer_addr = app.engine().peer_addr().expect("engine listens for peers");
         let shutdown = app.shutdown_token();
+        let bus = app.bus();
         let join = tokio::spawn(app.run());
         let mut me = Self {
             addr,
@@ -75,6 +77,7 @@ impl TestApp {
             dir,
             admin_token: String::new(),
             peer_addr,
+            bus,
             shutdown,
             join: Some(join),
         };
