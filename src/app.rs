@@ -17,6 +17,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::events::Bus;
+use crate::gateway;
 use crate::store::{DynStore, SqliteStore};
 
 pub struct App {
@@ -97,7 +98,8 @@ impl App {
         let cancel = self.cancel.clone();
         tokio::spawn(watch_signals(cancel.clone()));
         let engine = self.state.engine.clone();
-        let router = api::router(self.state);
+        let socketio = gateway::layer(&self.state, cancel.child_token());
+        let router = api::router(self.state).layer(socketio);
         let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -12,6 +12,7 @@
 //!   embedded SQLite default; a shared contract suite runs against every backend.
 //! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
 //! - [`api`] is the REST edge: thin axum handlers that extract, call and map errors.
+//! - [`gateway`] is the Socket.IO edge: authenticated sockets get the bus events they may see.
 //! - [`app`] wires everything, binds the listener and owns graceful shutdown.
 //!
 //! Dependencies point inward: `api` uses `engine`, `auth` and `store`; nothing uses `api`.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod events;
+pub mod gateway;
 pub mod store;
 
 /// Milliseconds since the Unix epoch, the one clock every record uses.

@@ -1,0 +1,163 @@
+//! Per-socket state: who the socket is (its session, once a token was accepted) and
+//! which torrents it follows for stream events. One [`Conn`] lives in each socket's
+//! extensions; the message handlers and the forwarding task share it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Deserialize;
+use serde_json::json;
+use socketioxide::extract::SocketRef;
+use tokio_util::sync::CancellationToken;
+
+use super::forward::{Feed, Forwarder};
+use super::{Gateway, GatewayError, send_now};
+use crate::engine::{Actor, normalize_hash};
+use crate::store::Role;
+
+/// The handshake `auth` object, and the body of an `authenticate` event.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AuthPayload {
+    pub token: Option<String>,
+    /// The last `seq` the client saw: it gets every event after it, or a `resync`.
+    pub last_seq: Option<u64>,
+    /// Torrents to follow at once (a reconnecting client restores its set this way).
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+}
+
+/// An accepted token: who, until when, and the stop switch of its forwarding task.
+struct Session {
+    actor: Actor,
+    /// Milliseconds since the Unix epoch (the token's `exp`).
+    expires_at: i64,
+    stop: CancellationToken,
+}
+
+#[derive(Default)]
+struct Inner {
+    subscriptions: Mutex<HashSet<String>>,
+    session: Mutex<Option<Session>>,
+}
+
+/// What the gateway keeps for one socket. Cheap to clone (extensions hand out clones).
+#[derive(Clone, Default)]
+pub(super) struct Conn(Arc<Inner>);
+
+impl Conn {
+    /// Who the socket is, while its token is valid.
+    pub fn actor(&self) -> Option<Actor> {
+        let now = crate::now_millis();
+        lock(&self.0.session)
+            .as_ref()
+            .filter(|s| s.expires_at > now)
+            .map(|s| s.actor.clone())
+    }
+
+    pub fn is_subscribed(&self, info_hash: &str) -> bool {
+        lock(&self.0.subscriptions).contains(info_hash)
+    }
+
+    pub fn subscribe(&self, info_hash: String) {
+        lock(&self.0.subscriptions).insert(info_hash);
+    }
+
+    pub fn unsubscribe(&self, info_hash: &str) {
+        lock(&self.0.subscriptions).remove(info_hash);
+    }
+
+    /// Stops delivering anything (disconnect, failed re-authentication).
+    pub fn end_session(&self) {
+        if let Some(old) = lock(&self.0.session).take() {
+            old.stop.cancel();
+        }
+    }
+
+    /// Authenticates the socket with `payload`, replacing any earlier session, and
+    /// starts its forwarding task. On failure nothing more is delivered to the socket.
+    ///
+    /// `handshake` marks the attempt made with the connection's `auth` object: when it
+    /// carries no token and an `authenticate` event already succeeded (message handlers
+    /// run concurrently with the connect handler), it is no failure.
+    pub fn authenticate(
+        &self,
+        socket: &SocketRef,
+        gw: &Gateway,
+        payload: AuthPayload,
+        handshake: bool,
+    ) -> Result<(), GatewayError> {
+        // Held from the check to the start of forwarding, so concurrent attempts on one
+        // socket apply one after the other and `authenticated` precedes every event.
+        let mut slot = lock(&self.0.session);
+        let Some(token) = payload
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        else {
+            if handshake && slot.is_some() {
+                return Ok(());
+            }
+            end(&mut slot);
+            return Err(GatewayError::unauthorized(
+                "no token: authenticate with {token}",
+            ));
+        };
+        let claims = match gw.auth.verify_access(token) {
+            Ok(c) => c,
+            Err(e) => {
+                end(&mut slot);
+                return Err(GatewayError::unauthorized(e.to_string()));
+            }
+        };
+        end(&mut slot);
+        self.restore_subscriptions(&payload.subscriptions);
+        let actor = Actor {
+            user_id: claims.sub.clone(),
+            admin: claims.role == Role::Admin,
+        };
+        let feed = Feed::open(&gw.bus, payload.last_seq);
+        let authenticated = json!({
+            "userId": claims.sub,
+            "role": claims.role.as_str(),
+            "seq": gw.bus.last_seq(),
+        });
+        send_now(socket, "authenticated", &authenticated);
+        let session = Session {
+            actor: actor.clone(),
+            expires_at: claims.exp.saturating_mul(1000),
+            stop: gw.cancel.child_token(),
+        };
+        let forwarder = Forwarder {
+            socket: socket.clone(),
+            conn: self.clone(),
+            actor,
+            bus: gw.bus.clone(),
+            expires_at: session.expires_at,
+        };
+        forwarder.spawn(feed, session.stop.clone());
+        *slot = Some(session);
+        Ok(())
+    }
+
+    /// Adds the handshake's subscriptions as given. They are not checked against the
+    /// torrents here: the set restores what an earlier connection had (a torrent may be
+    /// added after it, or removed meanwhile), and delivery checks visibility per event.
+    fn restore_subscriptions(&self, hashes: &[String]) {
+        let mut set = lock(&self.0.subscriptions);
+        set.extend(hashes.iter().filter_map(|h| normalize_hash(h).ok()));
+    }
+}
+
+fn end(slot: &mut Option<Session>) {
+    if let Some(old) = slot.take() {
+        old.stop.cancel();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain sets and options behind these locks: a panic elsewhere leaves nothing
+    // half-done, so keep serving.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
