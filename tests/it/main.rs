@@ -11,4 +11,5 @@ mod lifecycle;
 mod proxy;
 mod queue;
 mod restart;
+mod socketio;
 mod tools_selftest;
