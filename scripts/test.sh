@@ -41,9 +41,22 @@ deps_rust() {
     fi
 }
 
+# Node.js and the official Socket.IO client that tests/it/socketio.rs drives
+# (tests/js). `npm ci` runs when node_modules is missing or older than the lock
+# file (npm writes node_modules/.package-lock.json on every install).
+deps_node() {
+    apt_install node:nodejs npm:npm
+    local lock=tests/js/package-lock.json installed=tests/js/node_modules/.package-lock.json
+    if [[ ! -f $installed || $lock -nt $installed ]]; then
+        step "npm ci in tests/js"
+        quietly npm ci --prefix tests/js --no-audit --no-fund
+    fi
+}
+
 install_deps() {
     step "checking test dependencies"
     deps_rust
+    deps_node
     # shellcheck disable=SC2119 # no extra packages for the tests
     install_bittorrent_tools
 }
