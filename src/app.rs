@@ -17,6 +17,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::events::Bus;
+use crate::events::kafka::KafkaSink;
 use crate::gateway;
 use crate::store::{DynStore, SqliteStore};
 
@@ -25,7 +26,12 @@ pub struct App {
     state: AppState,
     cancel: CancellationToken,
     shutdown_timeout: std::time::Duration,
+    kafka: Option<Arc<KafkaSink>>,
 }
+
+/// How long shutdown waits for the Kafka sink to relay what is left; the rest stays in
+/// the outbox for the next start.
+const KAFKA_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl App {
     /// Opens everything and binds the HTTP listener; nothing is served until [`App::run`].
@@ -42,6 +48,11 @@ impl App {
         let bus = Bus::new(store.clone(), config.event_buffer)
             .await
             .context("starting the event bus")?;
+        // Before the engine, so the sink sees every event; never waits for the broker.
+        let kafka = config
+            .kafka
+            .clone()
+            .map(|k| KafkaSink::start(k, &bus, store.clone(), CancellationToken::new()));
         let engine = Engine::start(
             config.engine.clone(),
             store.clone(),
@@ -66,6 +77,7 @@ impl App {
             state,
             cancel,
             shutdown_timeout: config.shutdown_timeout,
+            kafka,
         })
     }
 
@@ -100,6 +112,11 @@ impl App {
         let engine = self.state.engine.clone();
         let socketio = gateway::layer(&self.state, cancel.child_token());
         let router = api::router(self.state).layer(socketio);
+        // The health endpoints read the sink's state from here.
+        let router = match &self.kafka {
+            Some(k) => router.layer(axum::Extension(k.clone())),
+            None => router,
+        };
         let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -112,6 +129,9 @@ impl App {
             .is_err()
         {
             tracing::warn!(timeout = ?self.shutdown_timeout, "engine shutdown timed out");
+        }
+        if let Some(kafka) = &self.kafka {
+            kafka.shutdown(self.shutdown_timeout.min(KAFKA_FLUSH)).await;
         }
         tracing::info!("stopped");
         Ok(())

@@ -53,6 +53,26 @@ pub struct Config {
     /// Events kept in memory for clients that reconnect (`EVENT_BUFFER`); a client
     /// that missed more is told to reload.
     pub event_buffer: usize,
+    /// The Kafka sink; `None` (off) unless `KAFKA_BROKERS` is set.
+    pub kafka: Option<KafkaConfig>,
+}
+
+/// Options of the Kafka sink: every event, through the store's outbox, to one topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` bootstrap list. `KAFKA_BROKERS`.
+    pub brokers: String,
+    /// Topic the events go to, created at start when missing. `KAFKA_TOPIC`.
+    pub topic: String,
+    /// Partitions and replication factor of a topic the sink creates.
+    /// `KAFKA_PARTITIONS`, `KAFKA_REPLICATION_FACTOR`.
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// `client.id` the broker sees. `KAFKA_CLIENT_ID`.
+    pub client_id: String,
+    /// How long the producer keeps trying one message before the relay backs off and
+    /// sends it again. `KAFKA_MESSAGE_TIMEOUT` (s).
+    pub message_timeout: Duration,
 }
 
 /// Options of the torrent engine and its queue.
@@ -163,12 +183,14 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        let kafka = kafka_config(&v)?;
         Ok(Self {
             http_addr: SocketAddr::new(host, v.parse("PORT", 3000)?),
             data_dir: v.parse("DATA_DIR", PathBuf::from("./data"))?,
             shutdown_timeout: Duration::from_secs(v.parse("SHUTDOWN_TIMEOUT", 10)?),
             trust_proxy: v.parse("TRUST_PROXY", false)?,
             event_buffer: v.parse("EVENT_BUFFER", 10_000)?,
+            kafka,
             engine: EngineConfig {
                 download_path: v.parse("DOWNLOAD_PATH", PathBuf::from("./downloads"))?,
                 max_concurrent,
@@ -199,6 +221,55 @@ impl Config {
             },
         })
     }
+}
+
+/// The Kafka sink's options, or `None` when `KAFKA_BROKERS` is unset.
+fn kafka_config(v: &Vars) -> Result<Option<KafkaConfig>, ConfigError> {
+    let Some(brokers) = v.get("KAFKA_BROKERS") else {
+        return Ok(None);
+    };
+    let positive = |var: &'static str, default: u32| -> Result<i32, ConfigError> {
+        let n: u32 = v.parse(var, default)?;
+        i32::try_from(n)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| ConfigError {
+                var,
+                reason: format!("must be between 1 and {}", i32::MAX),
+            })
+    };
+    let timeout: u64 = v.parse("KAFKA_MESSAGE_TIMEOUT", 120)?;
+    if timeout == 0 || timeout > 3600 {
+        return Err(ConfigError {
+            var: "KAFKA_MESSAGE_TIMEOUT",
+            reason: "must be between 1 and 3600 seconds".into(),
+        });
+    }
+    let topic = v
+        .get("KAFKA_TOPIC")
+        .unwrap_or_else(|| "torrent-events".into());
+    let topic_ok = topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !topic_ok {
+        return Err(ConfigError {
+            var: "KAFKA_TOPIC",
+            reason: "a topic name is 1 to 249 of a-z, A-Z, 0-9, '.', '_', '-'".into(),
+        });
+    }
+    Ok(Some(KafkaConfig {
+        brokers,
+        topic,
+        partitions: positive("KAFKA_PARTITIONS", 3)?,
+        replication_factor: positive("KAFKA_REPLICATION_FACTOR", 1)?,
+        client_id: v
+            .get("KAFKA_CLIENT_ID")
+            .unwrap_or_else(|| "torrentedge".into()),
+        message_timeout: Duration::from_secs(timeout),
+    }))
 }
 
 struct Vars(HashMap<String, String>);
@@ -297,6 +368,53 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("ssss"));
         assert!(!dbg.contains("hunter22"));
+    }
+
+    #[test]
+    fn kafka_is_off_unless_brokers_are_set() {
+        assert_eq!(cfg(&[]).unwrap().kafka, None);
+        assert_eq!(cfg(&[("KAFKA_TOPIC", "x")]).unwrap().kafka, None);
+        let k = cfg(&[("KAFKA_BROKERS", "127.0.0.1:9092")])
+            .unwrap()
+            .kafka
+            .expect("on");
+        assert_eq!(k.brokers, "127.0.0.1:9092");
+        assert_eq!(k.topic, "torrent-events");
+        assert_eq!((k.partitions, k.replication_factor), (3, 1));
+        assert_eq!(k.client_id, "torrentedge");
+        assert_eq!(k.message_timeout, Duration::from_secs(120));
+        let k = cfg(&[
+            ("KAFKA_BROKERS", "a:1,b:2"),
+            ("KAFKA_TOPIC", "te.events_v2"),
+            ("KAFKA_PARTITIONS", "12"),
+            ("KAFKA_REPLICATION_FACTOR", "3"),
+            ("KAFKA_CLIENT_ID", "edge-1"),
+            ("KAFKA_MESSAGE_TIMEOUT", "30"),
+        ])
+        .unwrap()
+        .kafka
+        .expect("on");
+        assert_eq!(k.topic, "te.events_v2");
+        assert_eq!((k.partitions, k.replication_factor), (12, 3));
+        assert_eq!(k.client_id, "edge-1");
+        assert_eq!(k.message_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_kafka_values_name_the_variable() {
+        let on = ("KAFKA_BROKERS", "127.0.0.1:9092");
+        for (var, value) in [
+            ("KAFKA_PARTITIONS", "0"),
+            ("KAFKA_PARTITIONS", "three"),
+            ("KAFKA_PARTITIONS", "4294967295"),
+            ("KAFKA_REPLICATION_FACTOR", "0"),
+            ("KAFKA_TOPIC", "no spaces"),
+            ("KAFKA_TOPIC", ".."),
+            ("KAFKA_MESSAGE_TIMEOUT", "0"),
+        ] {
+            let err = cfg(&[on, (var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+        }
     }
 
     #[test]

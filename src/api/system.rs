@@ -1,10 +1,12 @@
 //! Health, statistics and runtime settings.
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -12,6 +14,17 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json};
 use crate::engine::Limits;
+use crate::events::kafka::{KafkaSink, KafkaStatus};
+
+/// The Kafka sink, when `KAFKA_BROKERS` is set (installed by `App::run`).
+type Kafka = Option<Extension<Arc<KafkaSink>>>;
+
+async fn kafka_status(kafka: &Kafka) -> KafkaStatus {
+    match kafka {
+        Some(Extension(k)) => k.status().await,
+        None => KafkaStatus::disabled(),
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,10 +39,14 @@ async fn live() -> impl IntoResponse {
     axum::Json(json!({ "status": "alive" }))
 }
 
-/// Ready when the store answers; the engine is up whenever the server is.
-async fn ready(State(s): State<AppState>) -> impl IntoResponse {
+/// Ready when the store answers; the engine is up whenever the server is. Kafka is
+/// reported but never makes the server unready: events wait in the outbox.
+async fn ready(State(s): State<AppState>, kafka: Kafka) -> impl IntoResponse {
     match s.store.ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(json!({ "status": "ready" }))),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "ready", "kafka": kafka_status(&kafka).await })),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");
             (
@@ -40,7 +57,7 @@ async fn ready(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn health(State(s): State<AppState>) -> impl IntoResponse {
+async fn health(State(s): State<AppState>, kafka: Kafka) -> impl IntoResponse {
     let store_ok = s.store.ping().await.is_ok();
     let status = if store_ok {
         StatusCode::OK
@@ -53,12 +70,17 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
         "uptimeSeconds": s.started.elapsed().as_secs(),
         "store": { "backend": s.store.backend_name(), "ok": store_ok },
         "engine": { "torrents": s.engine.torrent_count(), "peerPort": s.engine.peer_addr().map(|a| a.port()) },
+        "kafka": kafka_status(&kafka).await,
     });
     (status, axum::Json(body))
 }
 
-async fn statistics(State(s): State<AppState>, user: AuthUser) -> impl IntoResponse {
-    axum::Json(s.engine.statistics(&user.actor()))
+async fn statistics(State(s): State<AppState>, user: AuthUser, kafka: Kafka) -> impl IntoResponse {
+    let mut body = serde_json::to_value(s.engine.statistics(&user.actor())).unwrap_or_default();
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("kafka".into(), json!(kafka_status(&kafka).await));
+    }
+    axum::Json(body)
 }
 
 /// Runtime settings. Changes apply at once and last until restart (the environment

@@ -13,6 +13,8 @@
 //! blocks of numbers in the store ahead of use, so numbers are never reused after a
 //! restart (a restart skips to the next block).
 
+pub mod kafka;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
