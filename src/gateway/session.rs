@@ -138,6 +138,11 @@ impl Conn {
         };
         forwarder.spawn(feed, session.stop.clone());
         *slot = Some(session);
+        // A socket that went away while this ran has had its disconnect handler
+        // already (it clears `connected` first, then takes this lock): stop here.
+        if !socket.connected() {
+            end(&mut slot);
+        }
         Ok(())
     }
 

@@ -90,8 +90,7 @@ impl Client {
         me
     }
 
-    /// Waits for the next event named `event` that was not seen yet by an earlier wait,
-    /// keeping everything that arrives meanwhile.
+    /// The first event named `event` received so far, or the next one to arrive.
     async fn wait_event(&mut self, event: &str, timeout: Duration) -> Value {
         self.wait_until(event, timeout, |v| v["event"] == event)
             .await
@@ -527,4 +526,47 @@ async fn a_client_too_far_behind_is_told_to_resync() {
     second
         .wait_until("torrent:paused", SHORT, is_event("torrent:paused", &hash))
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_authenticates_after_connecting_until_its_token_expires() {
+    let app = TestApp::spawn_with(&[("ACCESS_TOKEN_TTL", "4")]).await;
+    let alice = app.new_user("alice").await;
+    let mut client = Client::connect(&app, "late", json!({})).await;
+    let err = client.wait_event("error", SHORT).await;
+    assert_eq!(err["data"]["code"], "unauthorized", "{err}");
+
+    let reply = client
+        .emit_with_ack("authenticate", json!({ "token": "not-a-token" }))
+        .await;
+    assert_eq!(reply["error"]["code"], "unauthorized", "{reply}");
+    let reply = client
+        .emit_with_ack("authenticate", json!({ "token": alice }))
+        .await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    authenticated(&mut client).await;
+    let hash = "d".repeat(40);
+    app.add_magnet(&alice, &format!("magnet:?xt=urn:btih:{hash}"), json!({}))
+        .await;
+    client
+        .wait_until("torrent:added", SHORT, is_event("torrent:added", &hash))
+        .await;
+
+    let expired = |v: &Value| {
+        v["event"] == "error"
+            && v["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("token expired"))
+    };
+    client
+        .wait_until("the token to expire", SHORT, expired)
+        .await;
+    let reply = client
+        .emit_with_ack("subscribe:torrent", json!({ "infoHash": hash }))
+        .await;
+    assert_eq!(reply["error"]["code"], "unauthorized", "{reply}");
+
+    // Shutting down with a socket open disconnects it and still stops cleanly.
+    app.stop().await;
+    client.wait_event("disconnect", SHORT).await;
 }
