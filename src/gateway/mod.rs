@@ -101,17 +101,21 @@ async fn on_authenticate(
     Extension(conn): Extension<Conn>,
     ack: AckSender,
 ) {
-    let result = payload
-        .map_err(|e| GatewayError::unauthorized(format!("expected {{token}}: {e}")))
-        .and_then(|payload| conn.authenticate(&socket, &gw, payload, false));
+    let result = match payload {
+        Ok(payload) => conn.authenticate(&socket, &gw, payload, false),
+        Err(e) => {
+            // A failed attempt ends the earlier session, whatever made it fail.
+            conn.end_session();
+            Err(GatewayError::unauthorized(format!(
+                "expected {{token}}: {e}"
+            )))
+        }
+    };
     match result {
         Ok(()) => {
             let _ = ack.send(&json!({ "ok": true }));
         }
-        Err(e) => {
-            conn.end_session();
-            reply_error(&socket, ack, &e);
-        }
+        Err(e) => reply_error(&socket, ack, &e),
     }
 }
 

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::forward::{Feed, Forwarder};
 use super::{Gateway, GatewayError, send_now};
+use crate::auth::Claims;
 use crate::engine::{Actor, normalize_hash};
 use crate::store::Role;
 
@@ -69,9 +70,7 @@ impl Conn {
 
     /// Stops delivering anything (disconnect, failed re-authentication).
     pub fn end_session(&self) {
-        if let Some(old) = lock(&self.0.session).take() {
-            old.stop.cancel();
-        }
+        end(&mut lock(&self.0.session));
     }
 
     /// Authenticates the socket with `payload`, replacing any earlier session, and
@@ -90,34 +89,35 @@ impl Conn {
         // Held from the check to the start of forwarding, so concurrent attempts on one
         // socket apply one after the other and `authenticated` precedes every event.
         let mut slot = lock(&self.0.session);
-        let Some(token) = payload
+        let token = payload
             .token
             .as_deref()
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-        else {
-            if handshake && slot.is_some() {
-                return Ok(());
-            }
-            end(&mut slot);
-            return Err(GatewayError::unauthorized(
-                "no token: authenticate with {token}",
-            ));
-        };
-        let claims = match gw.auth.verify_access(token) {
-            Ok(c) => c,
-            Err(e) => {
-                end(&mut slot);
-                return Err(GatewayError::unauthorized(e.to_string()));
-            }
-        };
+            .filter(|t| !t.is_empty());
+        if handshake && token.is_none() && slot.is_some() {
+            return Ok(());
+        }
         end(&mut slot);
+        let claims = verify(gw, token)?;
         self.restore_subscriptions(&payload.subscriptions);
-        let actor = Actor {
-            user_id: claims.sub.clone(),
-            admin: claims.role == Role::Admin,
-        };
-        let feed = Feed::open(&gw.bus, payload.last_seq);
+        *slot = Some(self.start(socket, gw, &claims, payload.last_seq));
+        // A socket that went away while this ran has had its disconnect handler
+        // already (it clears `connected` first, then takes this lock): stop here.
+        if !socket.connected() {
+            end(&mut slot);
+        }
+        Ok(())
+    }
+
+    /// Opens the bus for the socket, says `authenticated` and starts forwarding.
+    fn start(
+        &self,
+        socket: &SocketRef,
+        gw: &Gateway,
+        claims: &Claims,
+        last_seq: Option<u64>,
+    ) -> Session {
+        let feed = Feed::open(&gw.bus, last_seq);
         let authenticated = json!({
             "userId": claims.sub,
             "role": claims.role.as_str(),
@@ -125,25 +125,22 @@ impl Conn {
         });
         send_now(socket, "authenticated", &authenticated);
         let session = Session {
-            actor: actor.clone(),
+            actor: Actor {
+                user_id: claims.sub.clone(),
+                admin: claims.role == Role::Admin,
+            },
             expires_at: claims.exp.saturating_mul(1000),
             stop: gw.cancel.child_token(),
         };
         let forwarder = Forwarder {
             socket: socket.clone(),
             conn: self.clone(),
-            actor,
+            actor: session.actor.clone(),
             bus: gw.bus.clone(),
             expires_at: session.expires_at,
         };
         forwarder.spawn(feed, session.stop.clone());
-        *slot = Some(session);
-        // A socket that went away while this ran has had its disconnect handler
-        // already (it clears `connected` first, then takes this lock): stop here.
-        if !socket.connected() {
-            end(&mut slot);
-        }
-        Ok(())
+        session
     }
 
     /// Adds the handshake's subscriptions as given. They are not checked against the
@@ -153,6 +150,15 @@ impl Conn {
         let mut set = lock(&self.0.subscriptions);
         set.extend(hashes.iter().filter_map(|h| normalize_hash(h).ok()));
     }
+}
+
+/// Checks an access token exactly as the REST API does.
+fn verify(gw: &Gateway, token: Option<&str>) -> Result<Claims, GatewayError> {
+    let token =
+        token.ok_or_else(|| GatewayError::unauthorized("no token: authenticate with {token}"))?;
+    gw.auth
+        .verify_access(token)
+        .map_err(|e| GatewayError::unauthorized(e.to_string()))
 }
 
 fn end(slot: &mut Option<Session>) {
