@@ -17,7 +17,7 @@ async fn five_torrents_two_slots_priority_order_and_all_complete() {
     // 100 ms sampling below to see every transition.
     let mut swarms = Vec::new();
     // Sizes differ so the two running torrents do not finish in the same instant.
-    let mib = [3, 3, 5, 2, 3];
+    let mib = [3, 3, 6, 2, 1];
     for (i, size) in mib.iter().enumerate() {
         let content = Content::random(
             &format!("queued-{i}"),
@@ -90,8 +90,10 @@ async fn five_torrents_two_slots_priority_order_and_all_complete() {
     }
     let at = |i: usize| started[h[i]];
     assert!(at(3) == 0 && at(2) == 0, "{started:?}");
+    // Two slots freeing within one 100 ms sample start two torrents together, so
+    // ties are allowed; the order among waiting ones was checked by queuePosition.
     assert!(
-        0 < at(4) && at(4) <= at(0) && at(0) < at(1),
+        0 < at(4) && at(4) <= at(0) && at(0) <= at(1),
         "queued torrents started out of order: {started:?} (hashes {h:?})"
     );
     for (content, _, _) in &swarms {
