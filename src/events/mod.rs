@@ -231,6 +231,13 @@ impl Bus {
         self.live.subscribe()
     }
 
+    /// Live events from now on, and the seq of the newest event before them, taken
+    /// together: every event after that seq arrives on the receiver.
+    pub fn subscribe_at(&self) -> (u64, broadcast::Receiver<Arc<Envelope>>) {
+        let inner = self.lock();
+        (inner.next_seq - 1, self.live.subscribe())
+    }
+
     /// Every event from now on, none dropped (for durable sinks).
     pub fn subscribe_durable(&self) -> mpsc::UnboundedReceiver<Arc<Envelope>> {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -364,7 +371,10 @@ mod tests {
             bus.emit(EventType::Progress, None, None, Value::Null);
         }
         let last = bus.last_seq();
-        assert!(last >= foreign + SEQ_BLOCK, "seq {last} runs into the block at {foreign}");
+        assert!(
+            last >= foreign + SEQ_BLOCK,
+            "seq {last} runs into the block at {foreign}"
+        );
     }
 
     #[test]

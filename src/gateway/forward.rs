@@ -26,6 +26,8 @@ pub(super) struct Feed {
     rx: broadcast::Receiver<Arc<Envelope>>,
     /// Events at or below this seq are not delivered (the client has them).
     after: u64,
+    /// The newest seq when the feed opened (what `authenticated` reports).
+    pub head: u64,
 }
 
 impl Feed {
@@ -39,13 +41,18 @@ impl Feed {
                     replay: Some(replay),
                     rx,
                     after: seq,
+                    head: bus.last_seq(),
                 }
             }
-            None => Self {
-                replay: None,
-                rx: bus.subscribe(),
-                after: 0,
-            },
+            None => {
+                let (head, rx) = bus.subscribe_at();
+                Self {
+                    replay: None,
+                    rx,
+                    after: head,
+                    head,
+                }
+            }
         }
     }
 }

@@ -121,7 +121,7 @@ impl Conn {
         let authenticated = json!({
             "userId": claims.sub,
             "role": claims.role.as_str(),
-            "seq": gw.bus.last_seq(),
+            "seq": feed.head,
         });
         send_now(socket, "authenticated", &authenticated);
         let session = Session {
