@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bencode;
 pub mod swarm;
+pub mod tansu;
 pub mod tools;
 
 use std::future::Future;
