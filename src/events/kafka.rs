@@ -572,7 +572,11 @@ impl KafkaSink {
                     _ = self.appended.notified() => {}
                     _ = self.cancel.cancelled() => {}
                     _ = tokio::time::sleep(wait) => {
-                        self.probe(producer).await;
+                        // A probe of a silent broker takes its full timeout.
+                        tokio::select! {
+                            _ = self.probe(producer) => {}
+                            _ = self.cancel.cancelled() => {}
+                        }
                         idle_since = Instant::now();
                     }
                 }
