@@ -53,9 +53,28 @@ deps_node() {
     fi
 }
 
+# What rdkafka's bundled librdkafka needs to build (cmake, the libcurl headers), and
+# tansu, the Kafka-API broker tests/it/kafka.rs runs on loopback. tansu is built
+# from crates.io once per machine (slow); `cargo install` puts it into
+# $CARGO_HOME/bin, which the tests find on PATH.
+deps_tansu() {
+    apt_install cmake:cmake curl-config:libcurl4-openssl-dev
+    local cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
+    if ! command -v tansu >/dev/null 2>&1 && [[ -x $cargo_bin/tansu ]]; then
+        export PATH="$cargo_bin:$PATH"
+    fi
+    if ! command -v tansu >/dev/null 2>&1; then
+        step "installing tansu (cargo install; slow: about 20 minutes on 2 cores, once per machine)"
+        quietly cargo install tansu --locked --features dynostore
+        export PATH="$cargo_bin:$PATH"
+        command -v tansu >/dev/null 2>&1 || die "tansu installed but not found in $cargo_bin"
+    fi
+}
+
 install_deps() {
     step "checking test dependencies"
     deps_rust
+    deps_tansu
     deps_node
     # shellcheck disable=SC2119 # no extra packages for the tests
     install_bittorrent_tools
