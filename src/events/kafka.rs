@@ -247,12 +247,12 @@ impl KafkaSink {
         } else {
             "down"
         };
-        let last_error = match (stalled, &h.last_error) {
-            (true, None) => Some(format!(
+        let last_error = match h.in_flight_since {
+            Some(t) if stalled => Some(format!(
                 "no acknowledgement from the broker for {} s",
-                h.in_flight_since.map_or(0, |t| t.elapsed().as_secs())
+                t.elapsed().as_secs()
             )),
-            (_, e) => e.clone(),
+            _ => h.last_error.clone(),
         };
         KafkaStatus {
             enabled: true,
