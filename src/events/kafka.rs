@@ -719,24 +719,13 @@ impl KafkaSink {
 
 /// The envelope's own fields; a payload field of the same name would appear twice in
 /// the flattened JSON (the engine's `TorrentView` payloads carry `infoHash`).
-const ENVELOPE_FIELDS: [&str; 6] = ["id", "seq", "type", "ts", "infoHash", "userId"];
-
 /// The outbox record of an event: key = info hash ("" for server-wide events), value
-/// = the envelope as JSON with each field once (the envelope's value wins).
+/// = the envelope as JSON (the bus keeps envelope keys out of the payload).
 fn record(e: &Envelope) -> OutboxRecord {
-    let payload = if ENVELOPE_FIELDS.iter().any(|k| e.data.contains_key(*k)) {
-        let mut clean = e.clone();
-        clean
-            .data
-            .retain(|k, _| !ENVELOPE_FIELDS.contains(&k.as_str()));
-        serde_json::to_vec(&clean)
-    } else {
-        serde_json::to_vec(e)
-    };
     OutboxRecord {
         seq: e.seq,
         key: e.info_hash.clone().unwrap_or_default(),
-        payload: payload.expect("an envelope serializes"),
+        payload: serde_json::to_vec(e).expect("an envelope serializes"),
         created_at: e.ts,
     }
 }
@@ -931,35 +920,6 @@ mod tests {
             "every event exactly once after dedup"
         );
         got.len() - seen.len()
-    }
-
-    #[test]
-    fn the_value_has_each_envelope_field_once() {
-        let e = Envelope {
-            id: "id-1".into(),
-            seq: 7,
-            kind: "torrent:added".into(),
-            ts: 1,
-            info_hash: Some("ab".into()),
-            user_id: Some("u".into()),
-            data: json!({ "infoHash": "ab", "seq": 99, "name": "x" })
-                .as_object()
-                .cloned()
-                .unwrap(),
-        };
-        let r = record(&e);
-        assert_eq!((r.seq, r.key.as_str(), r.created_at), (7, "ab", 1));
-        let text = String::from_utf8(r.payload).unwrap();
-        assert_eq!(text.matches("\"infoHash\"").count(), 1, "{text}");
-        let back: Envelope = serde_json::from_str(&text).expect("parses back");
-        assert_eq!(back.seq, 7);
-        assert_eq!(back.data.get("name"), Some(&json!("x")));
-        let plain = record(&Envelope {
-            info_hash: None,
-            data: Default::default(),
-            ..e
-        });
-        assert_eq!(plain.key, "");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

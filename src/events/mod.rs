@@ -97,11 +97,16 @@ pub struct Envelope {
     pub info_hash: Option<String>,
     /// The owner of the torrent; absent for server-wide events.
     pub user_id: Option<String>,
+    /// The payload. Never holds an envelope field name ([`Envelope::FIELDS`]): the bus
+    /// removes those, so the serialized event has each key once.
     #[serde(flatten)]
     pub data: Map<String, Value>,
 }
 
 impl Envelope {
+    /// The envelope's own keys, as serialized.
+    pub const FIELDS: [&str; 6] = ["id", "seq", "type", "ts", "infoHash", "userId"];
+
     pub fn event_type(&self) -> Option<EventType> {
         EventType::from_name(&self.kind)
     }
@@ -174,7 +179,12 @@ impl Bus {
         data: Value,
     ) {
         let data = match data {
-            Value::Object(m) => m,
+            Value::Object(mut m) => {
+                // A payload may be a whole view that carries `infoHash` itself; the
+                // envelope's value is the one that counts.
+                m.retain(|k, _| !Envelope::FIELDS.contains(&k.as_str()));
+                m
+            }
             Value::Null => Map::new(),
             other => Map::from_iter([("value".to_owned(), other)]),
         };
@@ -304,6 +314,23 @@ mod tests {
         assert!(v["id"].as_str().unwrap().len() >= 32);
         let back: Envelope = serde_json::from_value(v).unwrap();
         assert_eq!(&back, &*e);
+    }
+
+    #[tokio::test]
+    async fn payload_fields_named_like_the_envelope_are_dropped() {
+        let bus = bus(10).await;
+        let mut rx = bus.subscribe();
+        let payload = json!({"infoHash": "other", "seq": 99, "type": "x", "name": "n"});
+        bus.emit(EventType::Added, Some("ab"), Some("u"), payload);
+        let e = rx.recv().await.unwrap();
+        let text = serde_json::to_string(&*e).unwrap();
+        assert_eq!(text.matches("\"infoHash\"").count(), 1, "{text}");
+        let back: Envelope = serde_json::from_str(&text).expect("parses back");
+        assert_eq!(
+            (back.seq, back.info_hash.as_deref(), back.kind.as_str()),
+            (1, Some("ab"), "torrent:added")
+        );
+        assert_eq!(back.data.get("name"), Some(&json!("n")));
     }
 
     #[tokio::test]
