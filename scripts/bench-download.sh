@@ -76,35 +76,9 @@ readonly MIB=1048576
 tmp=
 pids=()
 
-# The process PID and all its descendants, parents first.
-descendants() {
-    local children child
-    printf '%s\n' "$1"
-    children=$(cat "/proc/$1/task/"*/children 2>/dev/null) || true
-    for child in $children; do
-        descendants "$child"
-    done
-}
-
 cleanup() {
-    local pid all=()
     trap - EXIT INT TERM
-    # Collect the whole tree first: a killed parent's children move to init.
-    for pid in "${pids[@]}"; do
-        mapfile -t -O "${#all[@]}" all < <(descendants "$pid")
-    done
-    for pid in "${all[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${all[@]}"; do
-        # Up to 5 s to exit on SIGTERM, then SIGKILL.
-        for _ in {1..50}; do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
+    stop_processes
     if [[ -n $tmp && -d $tmp ]]; then
         rm -rf -- "$tmp"
     fi

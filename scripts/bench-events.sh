@@ -35,35 +35,9 @@ timeout_s=${BENCH_TIMEOUT:-900}
 
 pids=()
 
-# The process PID and all its descendants, parents first.
-descendants() {
-    local children child
-    printf '%s\n' "$1"
-    children=$(cat "/proc/$1/task/"*/children 2>/dev/null) || true
-    for child in $children; do
-        descendants "$child"
-    done
-}
-
 cleanup() {
-    local pid all=()
     trap - EXIT INT TERM
-    # Collect the whole tree first: a killed parent's children move to init.
-    for pid in "${pids[@]}"; do
-        mapfile -t -O "${#all[@]}" all < <(descendants "$pid")
-    done
-    for pid in "${all[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${all[@]}"; do
-        # Up to 5 s to exit on SIGTERM, then SIGKILL.
-        for _ in {1..50}; do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
+    stop_processes
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -72,28 +46,9 @@ trap 'exit 143' TERM
 # --- dependencies -------------------------------------------------------------------
 
 install_deps() {
-    if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-}/.cargo/bin/cargo ]]; then
-        export PATH="$HOME/.cargo/bin:$PATH"
-    fi
-    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs)"
-    apt_install node:nodejs npm:npm cmake:cmake curl-config:libcurl4-openssl-dev
-    # The official client, as scripts/test.sh installs it: when node_modules is
-    # missing or older than the lock file.
-    local lock=tests/js/package-lock.json installed=tests/js/node_modules/.package-lock.json
-    if [[ ! -f $installed || $lock -nt $installed ]]; then
-        step "npm ci in tests/js"
-        quietly npm ci --prefix tests/js --no-audit --no-fund
-    fi
-    local cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
-    if ! command -v tansu >/dev/null 2>&1 && [[ -x $cargo_bin/tansu ]]; then
-        export PATH="$cargo_bin:$PATH"
-    fi
-    if ! command -v tansu >/dev/null 2>&1; then
-        step "installing tansu (cargo install; slow: about 20 minutes on 2 cores, once per machine)"
-        quietly cargo install tansu --locked --features dynostore
-        export PATH="$cargo_bin:$PATH"
-        command -v tansu >/dev/null 2>&1 || die "tansu installed but not found in $cargo_bin"
-    fi
+    require_cargo
+    deps_node
+    deps_tansu
 }
 
 # --- the benchmark ------------------------------------------------------------------

@@ -70,3 +70,68 @@ install_bittorrent_tools() {
         quietly as_root systemctl disable --now opentracker.service
     fi
 }
+
+# Cargo's bin directory on PATH (rustup and `cargo install` put programs there, which
+# non-login shells may not have on PATH), and cargo itself present.
+require_cargo() {
+    local cargo_bin=${CARGO_HOME:-${HOME:-}/.cargo}/bin
+    [[ :$PATH: == *":$cargo_bin:"* ]] || export PATH="$cargo_bin:$PATH"
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs)"
+}
+
+# Node.js and the official Socket.IO client in tests/js (the tests and the events
+# benchmark drive it). `npm ci` runs when node_modules is missing or older than the
+# lock file (npm writes node_modules/.package-lock.json on every install).
+deps_node() {
+    apt_install node:nodejs npm:npm
+    local lock=tests/js/package-lock.json installed=tests/js/node_modules/.package-lock.json
+    if [[ ! -f $installed || $lock -nt $installed ]]; then
+        step "npm ci in tests/js"
+        quietly npm ci --prefix tests/js --no-audit --no-fund
+    fi
+}
+
+# What rdkafka's bundled librdkafka needs to build (cmake, the libcurl headers), and
+# tansu, the Kafka-API broker the tests and the events benchmark run on loopback.
+# tansu is built from crates.io once per machine (slow).
+deps_tansu() {
+    apt_install cmake:cmake g++:g++ curl-config:libcurl4-openssl-dev
+    require_cargo
+    if ! command -v tansu >/dev/null 2>&1; then
+        step "installing tansu (cargo install; slow: about 20 minutes on 2 cores, once per machine)"
+        quietly cargo install tansu --locked --features dynostore
+        command -v tansu >/dev/null 2>&1 || die "tansu installed but not found on PATH"
+    fi
+}
+
+# The process PID and all its descendants, parents first.
+descendants() {
+    local children child
+    printf '%s\n' "$1"
+    children=$(cat "/proc/$1/task/"*/children 2>/dev/null) || true
+    for child in $children; do
+        descendants "$child"
+    done
+}
+
+# Stops every process in the global array `pids` and all their descendants: SIGTERM,
+# up to 5 s each to exit, then SIGKILL. The whole tree is collected first, because a
+# killed parent's children move to init.
+stop_processes() {
+    local pid all=()
+    # shellcheck disable=SC2154 # `pids` belongs to the calling script
+    for pid in "${pids[@]}"; do
+        mapfile -t -O "${#all[@]}" all < <(descendants "$pid")
+    done
+    for pid in "${all[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${all[@]}"; do
+        for _ in {1..50}; do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
