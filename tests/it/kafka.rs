@@ -249,9 +249,17 @@ async fn stop_and_collect(
         },
     )
     .await;
-    // Emitted events reach the collector asynchronously; the bus is quiet now.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    (received, emitted.snapshot(), last)
+    // Emitted events reach the collector asynchronously: wait until it has the last.
+    let all = wait_for(
+        "the bus collector to hold every event",
+        Duration::from_secs(10),
+        || async {
+            let all = emitted.snapshot();
+            (all.last().map(|e| e.seq) == Some(last)).then_some(all)
+        },
+    )
+    .await;
+    (received, all, last)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
