@@ -67,30 +67,6 @@ async fn get_as(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
     (s, v)
 }
 
-/// Logs in and returns (access token, refresh token).
-async fn login_pair(app: &TestApp, user: &str, password: &str) -> (String, String) {
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"username": user, "password": password})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "login {user}: {body}");
-    assert_eq!(body["tokenType"], "Bearer", "{body}");
-    let access = body["accessToken"]
-        .as_str()
-        .expect("access token")
-        .to_owned();
-    let refresh = body["refreshToken"]
-        .as_str()
-        .expect("refresh token")
-        .to_owned();
-    assert_ne!(access, refresh);
-    (access, refresh)
-}
-
 async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
     app.call(
         Method::POST,
@@ -194,7 +170,7 @@ async fn missing_or_malformed_authorization_is_401_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_expired_and_foreign_tokens_are_refused() {
     let app = TestApp::spawn_with(&[("JWT_SECRET", SECRET)]).await;
-    let (access, refresh_token) = login_pair(&app, "admin", ADMIN_PASSWORD).await;
+    let (access, refresh_token) = app.login_pair("admin", ADMIN_PASSWORD).await;
     let me_v = me(&app, &access).await;
     let id = me_v["id"].as_str().expect("id").to_owned();
     let unauthorized =
@@ -290,7 +266,7 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let app = TestApp::spawn().await;
-    let (_a1, r1) = login_pair(&app, "admin", ADMIN_PASSWORD).await;
+    let (_a1, r1) = app.login_pair("admin", ADMIN_PASSWORD).await;
 
     let (status, pair) = refresh(&app, &r1).await;
     assert_eq!(status, StatusCode::OK, "first refresh: {pair}");
@@ -330,7 +306,7 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     );
 
     // Another login is a new family and is unaffected.
-    let (_a3, r3) = login_pair(&app, "admin", ADMIN_PASSWORD).await;
+    let (_a3, r3) = app.login_pair("admin", ADMIN_PASSWORD).await;
     let (status, body) = refresh(&app, &r3).await;
     assert_eq!(status, StatusCode::OK, "fresh family: {body}");
 }
@@ -338,8 +314,8 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_revokes_the_refresh_token() {
     let app = TestApp::spawn().await;
-    let (_a1, r1) = login_pair(&app, "admin", ADMIN_PASSWORD).await;
-    let (_b1, other) = login_pair(&app, "admin", ADMIN_PASSWORD).await;
+    let (_a1, r1) = app.login_pair("admin", ADMIN_PASSWORD).await;
+    let (_b1, other) = app.login_pair("admin", ADMIN_PASSWORD).await;
 
     let (status, body) = app
         .call(

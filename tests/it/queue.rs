@@ -58,6 +58,9 @@ async fn five_torrents_two_slots_priority_order_and_all_complete() {
     // When each torrent was first seen running (or done), as a sample number.
     let mut started: HashMap<String, usize> = HashMap::new();
     let mut sample = 0;
+    // Watching the queue is sampling at a fixed cadence (every sample checks the slot
+    // limit), not waiting for one condition.
+    let mut every = tokio::time::interval(Duration::from_millis(100));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     loop {
         let list = app.list(&token).await;
@@ -86,7 +89,7 @@ async fn five_torrents_two_slots_priority_order_and_all_complete() {
             "not all complete in time: {list:#?}"
         );
         sample += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        every.tick().await;
     }
     let at = |i: usize| started[h[i]];
     assert!(at(3) == 0 && at(2) == 0, "{started:?}");

@@ -101,6 +101,11 @@ impl TestApp {
     }
 
     pub async fn login(&self, user: &str, password: &str) -> String {
+        self.login_pair(user, password).await.0
+    }
+
+    /// Logs in; returns (access token, refresh token).
+    pub async fn login_pair(&self, user: &str, password: &str) -> (String, String) {
         let (status, body) = self
             .call(
                 Method::POST,
@@ -110,10 +115,16 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "login {user}: {body}");
-        body["accessToken"]
-            .as_str()
-            .expect("access token")
-            .to_owned()
+        assert_eq!(body["tokenType"], "Bearer", "{body}");
+        let token = |k: &str| {
+            body[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {k}: {body}"))
+                .to_owned()
+        };
+        let (access, refresh) = (token("accessToken"), token("refreshToken"));
+        assert_ne!(access, refresh);
+        (access, refresh)
     }
 
     /// Creates a user through the admin API and returns their access token.
