@@ -209,10 +209,25 @@ async fn short_window_lets_the_client_back_in() {
         .await
         .unwrap();
     assert!(auth.login("alice", "wrong password", CLIENT).await.is_err());
+    let throttled_at = std::time::Instant::now();
     let throttled = auth.login("alice", PASSWORD, CLIENT).await;
     assert!(matches!(throttled, Err(AuthError::Throttled { .. })));
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    auth.login("alice", PASSWORD, CLIENT).await.unwrap();
+    // On the real clock: the client gets back in once the window has passed, not before.
+    let deadline = throttled_at + Duration::from_secs(5);
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        match auth.login("alice", PASSWORD, CLIENT).await {
+            Ok(_) => break,
+            Err(AuthError::Throttled { .. }) if std::time::Instant::now() < deadline => {
+                poll.tick().await;
+            }
+            Err(e) => panic!("still refused after the window: {e}"),
+        }
+    }
+    assert!(
+        throttled_at.elapsed() >= Duration::from_millis(250),
+        "let back in too early"
+    );
 }
 
 #[tokio::test]
