@@ -14,7 +14,7 @@
 //!   opens N websocket clients of the official `socket.io-client`, each logged in as
 //!   that user and subscribed to every torrent in its handshake; once all N are
 //!   authenticated this program is the event source: it emits `torrent:progress`
-//!   events straight into the server's bus (`Bus::emit`, as the engine does), one per
+//!   events straight into the server's bus (`Bus::emit`, one commit per round as the engine writes one per tick), one per
 //!   torrent per round, `--per-torrent` rounds, as fast as possible or at `--rate`.
 //!   The node side counts distinct events (by `id`) per client until each has all of
 //!   them (bounded by `--wait`);
@@ -68,7 +68,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use torrentedge::app::App;
 use torrentedge::config::Config;
-use torrentedge::events::{Bus, EventType};
+use torrentedge::events::{Bus, Draft, EventType};
 
 const USAGE: &str = "usage: bench_events [--torrents N] [--clients 1,100,1000] \
 [--per-torrent 40,40,10] [--rate EV_PER_S] [--client-procs K] [--kafka-events M] [--wait S] [--node PATH] [--tansu PATH]";
@@ -407,6 +407,8 @@ async fn emit(
             tokio::time::sleep_until((start + due).into()).await;
         }
         let done = (round as u64 + 1) * total_bytes / rounds as u64;
+        // One commit per round, as the engine writes one per tick.
+        let mut drafts = Vec::with_capacity(hashes.len());
         for (i, hash) in hashes.iter().enumerate() {
             // The engine's progress payload (Entry::progress_payload), plus the marker.
             let data = json!({
@@ -425,9 +427,10 @@ async fn emit(
                 "benchRun": run,
                 "benchN": n,
             });
-            bus.emit(EventType::Progress, Some(hash), Some(owner), data);
+            drafts.push(Draft::torrent(EventType::Progress, hash, owner, data));
             n += 1;
         }
+        bus.emit(drafts).await.expect("writing the events");
         tokio::task::yield_now().await;
     }
     Emitted {

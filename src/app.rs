@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Engine, Hooks};
 use crate::events::Bus;
 use crate::events::kafka::KafkaSink;
 use crate::gateway;
@@ -36,6 +36,11 @@ const KAFKA_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 impl App {
     /// Opens everything and binds the HTTP listener; nothing is served until [`App::run`].
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Hooks::default()).await
+    }
+
+    /// [`App::build`] with test hooks in the engine.
+    pub async fn build_with(config: Config, hooks: Hooks) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating DATA_DIR {:?}", config.data_dir))?;
         let store: DynStore = Arc::new(
@@ -45,18 +50,19 @@ impl App {
         let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
         auth.bootstrap_admin().await?;
         let cancel = CancellationToken::new();
-        let bus = Bus::new(store.clone(), config.event_buffer)
+        let bus = Bus::new(store.clone(), config.event_buffer, config.kafka.is_some())
             .await
             .context("starting the event bus")?;
-        // Before the engine, so the sink sees every event; never waits for the broker.
+        // Never waits for the broker; relays what the outbox holds from the last run too.
         let kafka = config
             .kafka
             .clone()
-            .map(|k| KafkaSink::start(k, &bus, store.clone(), CancellationToken::new()));
+            .map(|k| KafkaSink::start(k, bus.clone(), store.clone(), CancellationToken::new()));
         let engine = Engine::start(
             config.engine.clone(),
             store.clone(),
             bus.clone(),
+            hooks,
             cancel.child_token(),
         )
         .await

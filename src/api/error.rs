@@ -81,6 +81,15 @@ impl From<EngineError> for ApiError {
             E::Fetch(_) => Self::new(StatusCode::BAD_GATEWAY, "fetch_failed", msg),
             E::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg),
             E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, "already_exists", msg),
+            E::FilesInUse(_) => Self::new(StatusCode::CONFLICT, "files_in_use", msg),
+            E::DeleteFiles(_) => {
+                tracing::error!(error = %msg, "removing a torrent's files");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "delete_files_failed",
+                    "the torrent's files could not be deleted; the torrent was kept as it was",
+                )
+            }
             E::NotFound(_) => Self::not_found(msg),
             E::Store(s) => s.into(),
             E::Internal(err) => Self::internal(format!("{err:#}")),

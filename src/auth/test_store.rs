@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::store::{
-    Consumed, DynStore, Millis, OutboxRecord, RefreshToken, Store, StoreError, StoreResult,
+    Commit, Consumed, DynStore, Millis, OutboxRecord, RefreshToken, Store, StoreError, StoreResult,
     TorrentRecord, User,
 };
 
@@ -17,7 +17,7 @@ use crate::store::{
 pub struct MemStore {
     users: Mutex<Vec<User>>,
     tokens: Mutex<HashMap<String, RefreshToken>>,
-    /// The highest event seq reserved so far (0: none).
+    /// The highest event seq committed so far (0: none).
     event_seq: Mutex<u64>,
     outbox: Mutex<BTreeMap<u64, OutboxRecord>>,
 }
@@ -140,12 +140,34 @@ impl Store for MemStore {
         Ok((before - tokens.len()) as u64)
     }
 
-    async fn insert_torrent(&self, _torrent: &TorrentRecord) -> StoreResult<()> {
+    async fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
+
+    async fn save_settings(&self, _settings: &[(String, String)]) -> StoreResult<()> {
         Ok(())
     }
 
-    async fn save_torrent(&self, _torrent: &TorrentRecord) -> StoreResult<()> {
-        Ok(())
+    /// Torrent parts are inert; events follow the contract: ascending seqs above the
+    /// mark, all or none.
+    async fn commit(&self, commit: &Commit) -> StoreResult<u64> {
+        let mut mark = self.event_seq.lock().unwrap();
+        let mut outbox = self.outbox.lock().unwrap();
+        let mut last = *mark;
+        for e in &commit.events {
+            if e.seq <= last {
+                return Err(StoreError::Conflict(format!("event seq {}", e.seq)));
+            }
+            if i64::try_from(e.seq).is_err() {
+                return Err(invalid("event seq beyond i64::MAX"));
+            }
+            last = e.seq;
+        }
+        for e in &commit.events {
+            outbox.insert(e.seq, e.clone());
+        }
+        *mark = last;
+        Ok(0)
     }
 
     async fn torrent(&self, _info_hash: &str) -> StoreResult<Option<TorrentRecord>> {
@@ -156,37 +178,8 @@ impl Store for MemStore {
         Ok(Vec::new())
     }
 
-    async fn delete_torrent(&self, _info_hash: &str) -> StoreResult<bool> {
-        Ok(false)
-    }
-
-    /// Like the SQLite store: zero, or a block passing `i64::MAX`, is refused.
-    async fn reserve_event_seqs(&self, count: u64) -> StoreResult<u64> {
-        if count == 0 {
-            return Err(invalid("cannot reserve zero event sequence numbers"));
-        }
-        let mut mark = self.event_seq.lock().unwrap();
-        let end = mark
-            .checked_add(count)
-            .filter(|&end| i64::try_from(end).is_ok())
-            .ok_or_else(|| invalid("event seqs exhausted"))?;
-        let first = *mark + 1;
-        *mark = end;
-        Ok(first)
-    }
-
-    async fn outbox_append(&self, events: &[OutboxRecord]) -> StoreResult<()> {
-        let mut outbox = self.outbox.lock().unwrap();
-        let mut seen = std::collections::BTreeSet::new();
-        for e in events {
-            if outbox.contains_key(&e.seq) || !seen.insert(e.seq) {
-                return Err(StoreError::Conflict(format!("outbox event seq {}", e.seq)));
-            }
-        }
-        for e in events {
-            outbox.insert(e.seq, e.clone());
-        }
-        Ok(())
+    async fn event_seq_mark(&self) -> StoreResult<u64> {
+        Ok(*self.event_seq.lock().unwrap())
     }
 
     async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxRecord>> {
@@ -197,6 +190,14 @@ impl Store for MemStore {
     async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64> {
         let mut outbox = self.outbox.lock().unwrap();
         Ok(seqs.iter().filter(|s| outbox.remove(s).is_some()).count() as u64)
+    }
+
+    async fn outbox_remove_through(&self, seq: u64) -> StoreResult<u64> {
+        let mut outbox = self.outbox.lock().unwrap();
+        let keep = outbox.split_off(&seq.saturating_add(1));
+        let removed = outbox.len() as u64;
+        *outbox = keep;
+        Ok(removed)
     }
 
     async fn outbox_len(&self) -> StoreResult<u64> {
@@ -213,10 +214,10 @@ mod tests {
     #[tokio::test]
     async fn event_methods_follow_the_store_contract() {
         let store = MemStore::default();
-        contract::event_seq_blocks_grow_and_never_overlap(&store).await;
-        contract::event_seq_concurrent_blocks_never_overlap(&store).await;
-        contract::outbox_append_peek_remove(&store).await;
-        contract::outbox_duplicate_seq_conflicts(&store).await;
+        contract::event_seq_mark_rises_and_is_never_reused(&store).await;
+        contract::event_seq_concurrent_commits_never_share(&store).await;
+        contract::outbox_commit_peek_remove(&store).await;
+        contract::outbox_bad_seqs_conflict(&store).await;
         contract::outbox_remove_unknown(&store).await;
     }
 }

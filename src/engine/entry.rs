@@ -2,7 +2,7 @@
 //! observations the sampler keeps between ticks. Turning librqbit's stats into the
 //! project's views happens here and nowhere else.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use librqbit::{ManagedTorrent, TorrentStats, TorrentStatsState};
 use tokio::task::AbortHandle;
@@ -41,19 +41,18 @@ pub(crate) struct Entry {
     pub last_uploaded: u64,
     /// Payload received since the server started.
     pub session_fetched: u64,
-    /// The record changed since it was last written.
+    /// The record's byte totals changed since it was last written (they are written in
+    /// batches; every other change is written at once).
     pub dirty: bool,
+    /// The torrent's files, absolute: no other torrent may claim one of them.
+    pub paths: Vec<PathBuf>,
     /// What the last `torrent:progress` event said, to send only changes.
     pub last_progress: Option<serde_json::Value>,
     pub last_state: Option<TorrentState>,
-    /// The have-bitfield as last seen (raw bytes): new bits are `torrent:piece` events.
-    /// Cleared once every piece was seen, and never kept for torrents restored complete.
-    pub pieces_seen: Option<Vec<u8>>,
 }
 
 impl Entry {
-    pub fn new(rec: TorrentRecord) -> Self {
-        let pieces_seen = rec.completed_at.is_none().then(Vec::new);
+    pub fn new(rec: TorrentRecord, paths: Vec<PathBuf>) -> Self {
         Self {
             rec,
             handle: None,
@@ -68,9 +67,9 @@ impl Entry {
             last_uploaded: 0,
             session_fetched: 0,
             dirty: false,
+            paths,
             last_progress: None,
             last_state: None,
-            pieces_seen,
         }
     }
 
@@ -128,77 +127,75 @@ impl Entry {
         self.handle.as_ref().map(|h| h.stats())
     }
 
-    pub fn ratio(&self) -> f64 {
-        let base = self.rec.total_bytes.max(1);
-        self.rec.uploaded_bytes as f64 / base as f64
-    }
-
-    fn state(&self, stats: Option<&TorrentStats>) -> TorrentState {
-        if self.rec.error.is_some()
-            || matches!(stats.map(|s| s.state), Some(TorrentStatsState::Error))
-        {
+    fn state(&self, rec: &TorrentRecord, stats: Option<&TorrentStats>) -> TorrentState {
+        if rec.error.is_some() || matches!(stats.map(|s| s.state), Some(TorrentStatsState::Error)) {
             return TorrentState::Error;
         }
-        if self.rec.paused {
+        if rec.paused {
             return TorrentState::Paused;
         }
-        if self.rec.seeding_stopped_at.is_some() {
+        if rec.seeding_stopped_at.is_some() {
             return TorrentState::Completed;
         }
-        if !self.is_complete() && !self.active {
+        if rec.completed_at.is_none() && !self.active {
             return TorrentState::Queued;
         }
         match stats.map(|s| s.state) {
             None => TorrentState::Metadata,
             Some(TorrentStatsState::Initializing { .. }) => TorrentState::Checking,
-            _ if self.is_complete() => TorrentState::Seeding,
+            _ if rec.completed_at.is_some() => TorrentState::Seeding,
             _ => TorrentState::Downloading,
         }
     }
 
     /// The list view, from one stats sample.
     pub fn view(&self, stats: Option<&TorrentStats>) -> TorrentView {
+        self.view_as(&self.rec, stats)
+    }
+
+    /// The list view as it will be once `rec` is the record.
+    pub fn view_as(&self, rec: &TorrentRecord, stats: Option<&TorrentStats>) -> TorrentView {
         let live = stats.and_then(|s| s.live.as_ref());
         let total = stats
             .map(|s| s.total_bytes)
             .filter(|&t| t > 0)
-            .unwrap_or(self.rec.total_bytes);
+            .unwrap_or(rec.total_bytes);
         let have = stats
             .map(|s| s.progress_bytes)
-            .unwrap_or(if self.is_complete() { total } else { 0 });
+            .unwrap_or(if rec.completed_at.is_some() { total } else { 0 });
         let percentage = if total == 0 {
             0.0
         } else {
             (have as f64 / total as f64 * 100.0).min(100.0)
         };
-        let state = self.state(stats);
+        let state = self.state(rec, stats);
         let download_speed = live.map(|l| l.download_speed.as_bytes()).unwrap_or(0);
         TorrentView {
-            info_hash: self.rec.info_hash.clone(),
-            name: self.rec.name.clone(),
+            info_hash: rec.info_hash.clone(),
+            name: rec.name.clone(),
             state,
-            priority: self.rec.priority,
-            paused: self.rec.paused,
+            priority: rec.priority,
+            paused: rec.paused,
             queue_position: self.queue_position,
             percentage: (percentage * 100.0).round() / 100.0,
             total_bytes: total,
             completed_bytes: have,
-            downloaded: self.rec.downloaded_bytes,
-            uploaded: self.rec.uploaded_bytes,
+            downloaded: rec.downloaded_bytes,
+            uploaded: rec.uploaded_bytes,
             download_speed,
             upload_speed: live.map(|l| l.upload_speed.as_bytes()).unwrap_or(0),
             eta: (state == TorrentState::Downloading && download_speed > 0)
                 .then(|| total.saturating_sub(have) / download_speed),
-            ratio: (self.ratio() * 1000.0).round() / 1000.0,
+            ratio: (ratio(rec) * 1000.0).round() / 1000.0,
             peers: live
                 .map(|l| PeerCounts {
                     connected: l.snapshot.peer_stats.live,
                     total: l.snapshot.peer_stats.seen,
                 })
                 .unwrap_or_default(),
-            added_at: self.rec.added_at,
-            completed_at: self.rec.completed_at,
-            owner_id: self.rec.owner_id.clone(),
+            added_at: rec.added_at,
+            completed_at: rec.completed_at,
+            owner_id: rec.owner_id.clone(),
             error: self
                 .rec
                 .error
@@ -259,4 +256,9 @@ impl Entry {
             save_path,
         }
     }
+}
+
+/// Uploaded over size: the seeding ratio.
+pub(crate) fn ratio(rec: &TorrentRecord) -> f64 {
+    rec.uploaded_bytes as f64 / rec.total_bytes.max(1) as f64
 }

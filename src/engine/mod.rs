@@ -2,17 +2,26 @@
 //!
 //! It owns a librqbit [`Session`], the download queue, global rate limits and the seeding
 //! policy, and hands out the project's own types ([`TorrentView`], [`TorrentDetails`]).
-//! Every torrent has a [`TorrentRecord`] in the store, written before librqbit sees it, so
-//! a restart brings back each torrent in its state and queue position; librqbit re-checks
-//! data already on disk instead of downloading it again.
+//! This file holds the operations users call; [`orchestrate`] moves librqbit, and
+//! [`sampler`] observes it.
 //!
-//! Control is level-triggered: operations change records and the queue plan, then
-//! [`Engine::reconcile`] moves librqbit towards what the records say (run or stop each
-//! torrent, fetch metadata for active magnets). The sampler runs the same reconcile
-//! every tick, so a race with librqbit's own transitions (a pause requested mid-check,
-//! say) heals on the next tick.
+//! # One writer
+//!
+//! Every change to a torrent's record happens under the operations lock (`ops`), and
+//! the same way: compute the new record, write it *and the event that tells of it* in
+//! one durable step ([`Bus::commit`]), and only then put it in memory. Operations, the
+//! sampler and metadata fetches all hold the lock while they do, so no write can
+//! carry a stale copy over a newer one, and a failed write leaves the torrent as it
+//! was. What was acknowledged to a client is in the store before the answer leaves.
+//!
+//! Control is level-triggered: records and the queue plan say what should run, and
+//! [`Engine::reconcile`] moves librqbit towards it. The sampler runs the same reconcile
+//! every tick, so a race with librqbit's own transitions heals on the next tick.
 
 mod entry;
+pub mod files;
+mod hooks;
+mod orchestrate;
 pub mod queue;
 mod sampler;
 pub mod source;
@@ -21,19 +30,17 @@ pub mod types;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use librqbit::api::TorrentIdOrHash;
-use librqbit::{
-    AddTorrent, AddTorrentOptions, AddTorrentResponse, ListenerMode, ListenerOptions, Session,
-    SessionOptions,
-};
+use librqbit::Session;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
-use crate::events::{Bus, EventType};
+use crate::events::{Bus, Change, Draft, EventType};
 use crate::store::{DynStore, Priority, StoreError, TorrentRecord};
-use entry::{Desired, Entry, Handle};
+use entry::Entry;
+pub use hooks::{HookPoint, Hooks};
 use source::{MagnetLink, UrlFetchPolicy};
 pub use types::*;
 
@@ -54,8 +61,14 @@ pub enum EngineError {
     TooLarge(usize),
     #[error("torrent {0} already exists")]
     AlreadyExists(String),
+    /// The torrent's files would overlap another torrent's.
+    #[error("{0}")]
+    FilesInUse(String),
     #[error("torrent {0} not found")]
     NotFound(String),
+    /// Deleting the torrent's files failed; the torrent is kept as it was.
+    #[error("could not delete the torrent's files: {0}")]
+    DeleteFiles(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("engine: {0:#}")]
@@ -63,6 +76,11 @@ pub enum EngineError {
 }
 
 type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Proof that the caller holds the operations lock.
+type Ops<'a> = tokio::sync::MutexGuard<'a, ()>;
+
+type Torrents = HashMap<String, Entry>;
 
 /// The running engine. Cheap to share behind an `Arc`.
 pub struct Engine {
@@ -72,15 +90,16 @@ pub struct Engine {
     cfg: Mutex<EngineConfig>,
     /// The torrents. A std mutex: it is held only for short, synchronous sections and
     /// never across an await, which a tokio mutex would not enforce.
-    torrents: Mutex<HashMap<String, Entry>>,
-    /// Serializes operations that change torrents (add, pause, remove, reconcile), so
-    /// their async steps never interleave.
+    torrents: Mutex<Torrents>,
+    /// Held by everything that changes torrents (operations, the sampler, metadata
+    /// fetches) across its async steps: the one-writer rule above.
     ops: tokio::sync::Mutex<()>,
     /// Wakes the sampler before its next tick (a download completed).
     wake: tokio::sync::Notify,
     bus: Arc<Bus>,
     /// Download slots taken and torrents waiting, as last announced (`queue:updated`).
     last_queue: Mutex<Option<(usize, usize)>>,
+    hooks: Hooks,
     cancel: CancellationToken,
 }
 
@@ -90,6 +109,7 @@ impl Engine {
         cfg: EngineConfig,
         store: DynStore,
         bus: Arc<Bus>,
+        hooks: Hooks,
         cancel: CancellationToken,
     ) -> Result<Arc<Self>> {
         if !cfg.enable_pex {
@@ -104,7 +124,8 @@ impl Engine {
             .download_path
             .canonicalize()
             .map_err(|e| EngineError::Internal(e.into()))?;
-        let session = Session::new_with_opts(download_path.clone(), session_options(&cfg, &cancel))
+        let options = orchestrate::session_options(&cfg, &cancel);
+        let session = Session::new_with_opts(download_path.clone(), options)
             .await
             .map_err(EngineError::Internal)?;
         let engine = Arc::new(Self {
@@ -120,6 +141,7 @@ impl Engine {
             wake: tokio::sync::Notify::new(),
             bus,
             last_queue: Mutex::new(None),
+            hooks,
             cancel,
         });
         engine.restore().await?;
@@ -136,22 +158,54 @@ impl Engine {
         lock(&self.cfg).clone()
     }
 
+    fn download_path(&self) -> PathBuf {
+        lock(&self.cfg).download_path.clone()
+    }
+
     async fn restore(self: &Arc<Self>) -> Result<()> {
         let records = self.store.list_torrents().await?;
+        files::recover_trash(&self.download_path(), &records);
+        let ops = self.ops.lock().await;
         let count = records.len();
         for rec in records {
             let hash = rec.info_hash.clone();
-            lock(&self.torrents).insert(hash.clone(), Entry::new(rec.clone()));
-            if rec.torrent_bytes.is_some() {
-                self.attach(&hash).await;
+            let paths = self.paths_of(&rec);
+            let has_bytes = rec.torrent_bytes.is_some();
+            lock(&self.torrents).insert(hash.clone(), Entry::new(rec, paths));
+            if has_bytes {
+                self.attach(&ops, &hash).await;
             }
         }
         tracing::info!(torrents = count, "restored torrents");
-        self.reconcile().await;
+        self.reconcile_locked(&ops).await;
         Ok(())
     }
 
-    /// Adds a torrent for `actor`.
+    /// The absolute paths of a record's files (none while a magnet has no metadata).
+    fn paths_of(&self, rec: &TorrentRecord) -> Vec<PathBuf> {
+        let Some(bytes) = &rec.torrent_bytes else {
+            return Vec::new();
+        };
+        let root = files::root_of(&self.download_path(), rec);
+        source::inspect_torrent(bytes)
+            .map(|info| info.files.into_iter().map(|(p, _)| root.join(p)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Refuses files that another torrent (than `hash`) already claims.
+    fn check_no_overlap(map: &Torrents, hash: &str, paths: &[PathBuf]) -> Result<()> {
+        for (other, e) in map.iter().filter(|(h, _)| h.as_str() != hash) {
+            if let Some(p) = files::overlap(paths, &e.paths) {
+                return Err(EngineError::FilesInUse(format!(
+                    "its files overlap those of torrent {other} ({})",
+                    p.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a torrent for `actor`, in the actor's own folder.
     pub async fn add(
         self: &Arc<Self>,
         actor: &Actor,
@@ -171,12 +225,18 @@ impl Engine {
                 file_record(source::fetch_torrent_url(&url, &policy).await?)?
             }
         };
-        source::check_layout_on_disk(&cfg.download_path, &files)?;
+        let save_dir = files::user_dir(&actor.user_id).ok_or_else(|| {
+            EngineError::Internal(anyhow::anyhow!(
+                "user id {:?} is not a folder name",
+                actor.user_id
+            ))
+        })?;
         let mut rec = TorrentRecord {
             owner_id: actor.user_id.clone(),
             priority: opts.priority,
             paused: opts.paused,
             added_at: crate::now_millis(),
+            save_dir,
             ..rec_base
         };
         for p in opts.peers.iter().map(|p| p.to_string()) {
@@ -184,354 +244,144 @@ impl Engine {
                 rec.initial_peers.push(p);
             }
         }
+        let root = files::root_of(&cfg.download_path, &rec);
+        source::check_layout_on_disk(&root, &files)?;
+        let paths: Vec<PathBuf> = files.iter().map(|(p, _)| root.join(p)).collect();
         let hash = rec.info_hash.clone();
-        let _ops = self.ops.lock().await;
-        if lock(&self.torrents).contains_key(&hash) {
-            return Err(EngineError::AlreadyExists(hash));
-        }
-        self.store.insert_torrent(&rec).await.map_err(|e| match e {
+        let ops = self.ops.lock().await;
+        let view = {
+            let mut map = lock(&self.torrents);
+            if map.contains_key(&hash) {
+                return Err(EngineError::AlreadyExists(hash));
+            }
+            Self::check_no_overlap(&map, &hash, &paths)?;
+            self.preview(&mut map, &rec)
+        };
+        let change = Change {
+            insert: vec![rec.clone()],
+            events: vec![Draft::torrent(
+                EventType::Added,
+                &hash,
+                &rec.owner_id,
+                &view,
+            )],
+            ..Change::default()
+        };
+        self.bus.commit(change).await.map_err(|e| match e {
             StoreError::Conflict(_) => EngineError::AlreadyExists(hash.clone()),
             e => e.into(),
         })?;
         let has_bytes = rec.torrent_bytes.is_some();
-        lock(&self.torrents).insert(hash.clone(), Entry::new(rec));
+        lock(&self.torrents).insert(hash.clone(), Entry::new(rec, paths));
         if has_bytes {
-            self.attach(&hash).await;
+            self.attach(&ops, &hash).await;
         }
-        self.reconcile_locked().await;
+        self.reconcile_locked(&ops).await;
         tracing::info!(info_hash = %hash, user = %actor.user_id, "torrent added");
-        let view = self.view_of(actor, &hash)?;
-        self.emit(
-            EventType::Added,
-            &view.info_hash,
-            &view.owner_id,
-            to_json(&view),
-        );
-        Ok(view)
+        self.view_of(actor, &hash)
     }
 
-    /// Publishes an event about one torrent.
-    fn emit(&self, kind: EventType, info_hash: &str, owner: &str, data: serde_json::Value) {
-        self.bus.emit(kind, Some(info_hash), Some(owner), data);
-    }
-
-    /// Hands a torrent whose metadata is known to librqbit, paused: it checks what is on
-    /// disk, and [`Self::reconcile`] decides whether it runs. Failures put the torrent in
-    /// the error state rather than losing it.
-    async fn attach(&self, hash: &str) {
-        let (bytes, peers) = {
-            let map = lock(&self.torrents);
-            let Some(e) = map.get(hash) else { return };
-            let Some(bytes) = e.rec.torrent_bytes.clone() else {
-                return;
-            };
-            (bytes, parse_peers(&e.rec.initial_peers))
-        };
-        let cfg = self.config();
-        let result = async {
-            let info = source::inspect_torrent(&bytes)?;
-            source::check_layout_on_disk(&cfg.download_path, &info.files)?;
-            let opts = AddTorrentOptions {
-                paused: true,
-                overwrite: true,
-                sub_folder: info.sub_folder,
-                initial_peers: Some(peers),
-                peer_limit: Some(cfg.max_peer_connections),
-                ..Default::default()
-            };
-            let resp = self
-                .session
-                .add_torrent(AddTorrent::from_bytes(bytes), Some(opts))
-                .await
-                .map_err(EngineError::Internal)?;
-            match resp {
-                AddTorrentResponse::Added(_, h) | AddTorrentResponse::AlreadyManaged(_, h) => Ok(h),
-                AddTorrentResponse::ListOnly(_) => Err(EngineError::Internal(anyhow::anyhow!(
-                    "unexpected list-only answer"
-                ))),
-            }
-        }
-        .await;
-        let mut map = lock(&self.torrents);
-        let Some(e) = map.get_mut(hash) else { return };
-        match result {
-            Ok(h) => e.handle = Some(h),
-            Err(err) => {
-                tracing::warn!(info_hash = %hash, error = %err, "cannot start torrent");
-                e.rec.error = Some(err.to_string());
-                e.dirty = true;
-                let data = serde_json::json!({ "message": err.to_string() });
-                self.emit(EventType::Error, hash, &e.rec.owner_id, data);
-            }
-        }
-    }
-
-    /// Moves librqbit towards what the records say. Takes the operations lock.
-    pub async fn reconcile(self: &Arc<Self>) {
-        let _ops = self.ops.lock().await;
-        self.reconcile_locked().await;
-    }
-
-    /// [`Self::reconcile`] for callers already holding the operations lock.
-    async fn reconcile_locked(self: &Arc<Self>) {
+    /// The view a torrent will have once `rec` is its record, queue plan included.
+    /// Puts `rec` in the map for the look and takes it out again, all under the map
+    /// lock, so nobody sees it before it is written.
+    fn preview(&self, map: &mut Torrents, rec: &TorrentRecord) -> TorrentView {
         let max = self.config().max_concurrent;
-        let mut to_run = Vec::new();
-        let mut to_stop = Vec::new();
-        let mut to_resolve = Vec::new();
-        {
-            let mut map = lock(&self.torrents);
-            let candidates: Vec<queue::Candidate<'_>> = map
-                .values()
-                .map(|e| queue::Candidate {
-                    info_hash: &e.rec.info_hash,
-                    priority: e.rec.priority,
-                    added_at: e.rec.added_at,
-                    wants_download: e.wants_download(),
-                })
-                .collect();
-            let plan = queue::plan(&candidates, max);
-            self.announce_queue(plan.active.len(), plan.queued.len());
-            let active: std::collections::HashSet<String> =
-                plan.active.iter().map(|s| s.to_string()).collect();
-            let positions: HashMap<String, usize> = plan
-                .queued
-                .iter()
-                .enumerate()
-                .map(|(i, h)| (h.to_string(), i + 1))
-                .collect();
-            for (hash, e) in map.iter_mut() {
-                e.active = active.contains(hash);
-                e.queue_position = positions.get(hash).copied();
-                let desired = e.desired();
-                if desired == Desired::Stop || e.is_complete() {
-                    if let Some(w) = e.completion_waiter.take() {
-                        w.abort();
-                    }
-                } else if let (Some(h), None) = (&e.handle, &e.completion_waiter) {
-                    e.completion_waiter = Some(self.spawn_completion_waiter(h.clone()));
-                }
-                match (desired, &e.handle) {
-                    (Desired::Run, Some(h)) if h.is_paused() => to_run.push(h.clone()),
-                    (Desired::Run, None) if e.should_resolve() => to_resolve.push(hash.clone()),
-                    (Desired::Stop, Some(h)) if !h.is_paused() => to_stop.push(h.clone()),
-                    (Desired::Stop, None) => {
-                        if let Some(r) = e.resolver.take() {
-                            r.abort();
-                        }
-                    }
-                    _ => {}
-                }
+        let hash = rec.info_hash.clone();
+        let old = match map.get_mut(&hash) {
+            Some(e) => Some(std::mem::replace(&mut e.rec, rec.clone())),
+            None => {
+                map.insert(hash.clone(), Entry::new(rec.clone(), Vec::new()));
+                None
             }
-        }
-        for h in to_stop {
-            if let Err(err) = self.session.pause(&h).await {
-                tracing::debug!(error = %err, "pause");
-            }
-        }
-        for h in to_run {
-            let ready =
-                h.with_state(|s| !matches!(s, librqbit::ManagedTorrentState::Initializing(_)));
-            if ready && let Err(err) = self.session.unpause(&h).await {
-                tracing::debug!(error = %err, "unpause");
-            }
-        }
-        for hash in to_resolve {
-            self.spawn_resolver(hash);
-        }
-    }
-
-    /// Emits `queue:updated` when the number of downloading or waiting torrents changed.
-    fn announce_queue(&self, active: usize, queued: usize) {
-        let mut last = lock(&self.last_queue);
-        if *last != Some((active, queued)) {
-            *last = Some((active, queued));
-            let stats =
-                serde_json::json!({ "stats": { "activeCount": active, "queuedCount": queued } });
-            self.bus.emit(EventType::QueueUpdated, None, None, stats);
-        }
-    }
-
-    fn spawn_completion_waiter(self: &Arc<Self>, h: Handle) -> tokio::task::AbortHandle {
-        let engine = Arc::downgrade(self);
-        tokio::spawn(async move {
-            if h.wait_until_completed().await.is_ok()
-                && let Some(engine) = engine.upgrade()
-            {
-                engine.wake.notify_one();
-            }
-        })
-        .abort_handle()
-    }
-
-    /// Fetches a magnet's metadata from peers in the background, without downloading.
-    fn spawn_resolver(self: &Arc<Self>, hash: String) {
-        let (magnet, peers) = {
-            let map = lock(&self.torrents);
-            let Some(e) = map.get(&hash) else { return };
-            (
-                e.rec.magnet.clone().unwrap_or_default(),
-                parse_peers(&e.rec.initial_peers),
-            )
         };
-        let engine = self.clone();
-        let h2 = hash.clone();
-        let task = tokio::spawn(async move {
-            let opts = AddTorrentOptions {
-                list_only: true,
-                initial_peers: Some(peers),
-                ..Default::default()
-            };
-            let res = engine
-                .session
-                .add_torrent(AddTorrent::from_url(magnet), Some(opts))
-                .await;
-            engine.on_metadata(&h2, res).await;
-        });
-        if let Some(e) = lock(&self.torrents).get_mut(&hash) {
-            e.resolver = Some(task.abort_handle());
-        }
-    }
-
-    async fn on_metadata(self: &Arc<Self>, hash: &str, res: anyhow::Result<AddTorrentResponse>) {
-        let _ops = self.ops.lock().await;
-        let fetched = match res {
-            Ok(AddTorrentResponse::ListOnly(l)) => Ok((l.torrent_bytes.to_vec(), l.seen_peers)),
-            Ok(_) => Err(anyhow::anyhow!("unexpected answer to a metadata request")),
-            Err(e) => Err(e),
-        };
-        let rec = {
-            let mut map = lock(&self.torrents);
-            let Some(e) = map.get_mut(hash) else { return };
-            e.resolver = None;
-            let (bytes, seen) = match fetched {
-                Ok(ok) => ok,
-                Err(err) => {
-                    // Transient: no peer answered. Keep the magnet and try again later.
-                    e.resolve_failures += 1;
-                    let backoff = resolve_backoff(e.resolve_failures);
-                    e.resolve_after = Some(std::time::Instant::now() + backoff);
-                    e.resolve_error = Some(format!("fetching metadata: {err:#}"));
-                    tracing::info!(info_hash = %hash, error = %err, ?backoff, "metadata not found yet, will retry");
-                    return;
-                }
-            };
-            e.resolve_failures = 0;
-            e.resolve_after = None;
-            e.resolve_error = None;
-            // Metadata from peers is as hostile as an uploaded file: same checks.
-            match source::inspect_torrent(&bytes) {
-                Ok(info) => {
-                    e.rec.torrent_bytes = Some(bytes);
-                    e.rec.name = info.name.or(e.rec.name.take());
-                    e.rec.total_bytes = info.total_bytes;
-                    for p in seen.iter().map(|p| p.to_string()) {
-                        if !e.rec.initial_peers.contains(&p) {
-                            e.rec.initial_peers.push(p);
-                        }
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(info_hash = %hash, error = %err, "refusing the metadata peers sent");
-                    e.rec.error = Some(err.to_string());
+        orchestrate::assign_slots(map, max);
+        let view = map.get(&hash).map(|e| e.view(e.stats().as_ref()));
+        match old {
+            Some(old) => {
+                if let Some(e) = map.get_mut(&hash) {
+                    e.rec = old;
                 }
             }
-            let (kind, data) = match &e.rec.error {
-                Some(message) => (EventType::Error, serde_json::json!({ "message": message })),
-                None => (
-                    EventType::Metadata,
-                    serde_json::json!({ "name": e.rec.name, "totalBytes": e.rec.total_bytes }),
-                ),
-            };
-            self.emit(kind, hash, &e.rec.owner_id, data);
-            e.rec.clone()
-        };
-        if let Err(e) = self.store.save_torrent(&rec).await {
-            tracing::error!(info_hash = %hash, error = %e, "saving metadata");
+            None => {
+                map.remove(&hash);
+            }
         }
-        if rec.torrent_bytes.is_some() && rec.error.is_none() {
-            tracing::info!(info_hash = %hash, name = ?rec.name, "magnet metadata received");
-            self.attach(hash).await;
-        }
-        self.reconcile_locked().await;
+        orchestrate::assign_slots(map, max);
+        view.expect("the previewed torrent is in the map")
     }
 
-    /// Changes a record the actor may see, saves it and re-plans the queue.
+    /// Writes `records` with `events` in one durable step, then puts the records in
+    /// memory. The only way a record already in memory changes.
+    async fn save(
+        &self,
+        _ops: &Ops<'_>,
+        records: Vec<TorrentRecord>,
+        events: Vec<Draft>,
+    ) -> Result<()> {
+        let change = Change {
+            save: records.clone(),
+            events,
+            ..Change::default()
+        };
+        self.bus.commit(change).await?;
+        let mut map = lock(&self.torrents);
+        for rec in records {
+            if let Some(e) = map.get_mut(&rec.info_hash) {
+                e.rec = rec;
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a record the actor may see: writes it with the event `kind` (its
+    /// payload the torrent's view after the change, when `kind` is given) and re-plans
+    /// the queue.
     async fn update(
         self: &Arc<Self>,
         actor: &Actor,
         hash: &str,
+        kind: Option<EventType>,
         f: impl FnOnce(&mut TorrentRecord),
     ) -> Result<TorrentView> {
         let hash = normalize_hash(hash)?;
-        let _ops = self.ops.lock().await;
-        let rec = {
+        let ops = self.ops.lock().await;
+        let (rec, event) = {
             let mut map = lock(&self.torrents);
             let e = map
-                .get_mut(&hash)
+                .get(&hash)
                 .filter(|e| actor.may_see(&e.rec.owner_id))
                 .ok_or_else(|| EngineError::NotFound(hash.clone()))?;
-            f(&mut e.rec);
-            e.rec.clone()
+            let mut rec = e.rec.clone();
+            f(&mut rec);
+            let event =
+                kind.map(|k| Draft::torrent(k, &hash, &rec.owner_id, self.preview(&mut map, &rec)));
+            (rec, event)
         };
-        self.store.save_torrent(&rec).await?;
-        self.reconcile_locked().await;
+        self.save(&ops, vec![rec], event.into_iter().collect())
+            .await?;
+        self.reconcile_locked(&ops).await;
         self.view_of(actor, &hash)
     }
 
     pub async fn pause(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
-        let view = self.update(actor, hash, |r| r.paused = true).await?;
-        self.emit(
-            EventType::Paused,
-            &view.info_hash,
-            &view.owner_id,
-            to_json(&view),
-        );
-        Ok(view)
+        self.update(actor, hash, Some(EventType::Paused), |r| r.paused = true)
+            .await
     }
 
     /// Resumes a paused torrent. A failed one is retried; one the seeding policy stopped
     /// seeds again until the policy next applies.
     pub async fn resume(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
         let view = self
-            .update(actor, hash, |r| {
+            .update(actor, hash, Some(EventType::Resumed), |r| {
                 r.paused = false;
                 r.error = None;
                 r.seeding_stopped_at = None;
             })
             .await?;
-        self.retry_failed(&view.info_hash).await;
-        self.emit(
-            EventType::Resumed,
-            &view.info_hash,
-            &view.owner_id,
-            to_json(&view),
-        );
-        Ok(view)
-    }
-
-    /// A torrent whose librqbit state is an error gets a fresh start; one that never got
-    /// to librqbit (bad metadata, disk) is attached again.
-    async fn retry_failed(self: &Arc<Self>, hash: &str) {
-        let (handle, needs_attach) = {
-            let mut map = lock(&self.torrents);
-            let Some(e) = map.get_mut(hash) else { return };
-            e.resolve_after = None;
-            e.resolve_failures = 0;
-            (
-                e.handle.clone(),
-                e.handle.is_none() && e.rec.torrent_bytes.is_some(),
-            )
-        };
-        if let Some(h) = handle
-            && matches!(h.stats().state, librqbit::TorrentStatsState::Error)
-            && let Err(err) = self.session.unpause(&h).await
-        {
-            tracing::debug!(error = %err, "restart after error");
-        }
-        if needs_attach {
-            self.attach(hash).await;
-            self.reconcile().await;
-        }
+        let ops = self.ops.lock().await;
+        self.retry_failed(&ops, &view.info_hash).await;
+        drop(ops);
+        self.view_of(actor, &view.info_hash)
     }
 
     pub async fn set_priority(
@@ -540,10 +390,12 @@ impl Engine {
         hash: &str,
         priority: Priority,
     ) -> Result<TorrentView> {
-        self.update(actor, hash, |r| r.priority = priority).await
+        self.update(actor, hash, None, |r| r.priority = priority)
+            .await
     }
 
-    /// Removes a torrent, and its downloaded files when `delete_files`.
+    /// Removes a torrent, and its downloaded files when `delete_files`: all of it, or
+    /// nothing (an error, and the torrent as it was).
     pub async fn remove(
         self: &Arc<Self>,
         actor: &Actor,
@@ -551,36 +403,77 @@ impl Engine {
         delete_files: bool,
     ) -> Result<()> {
         let hash = normalize_hash(hash)?;
-        let _ops = self.ops.lock().await;
-        let entry = {
-            let mut map = lock(&self.torrents);
-            if !map
+        let ops = self.ops.lock().await;
+        let (rec, handle) = {
+            let map = lock(&self.torrents);
+            let e = map
                 .get(&hash)
-                .is_some_and(|e| actor.may_see(&e.rec.owner_id))
-            {
-                return Err(EngineError::NotFound(hash));
-            }
-            map.remove(&hash)
+                .filter(|e| actor.may_see(&e.rec.owner_id))
+                .ok_or_else(|| EngineError::NotFound(hash.clone()))?;
+            (e.rec.clone(), e.handle.clone())
         };
-        if let Some(e) = entry {
-            let data = serde_json::json!({ "name": e.rec.name, "deleteFiles": delete_files });
-            self.emit(EventType::Removed, &hash, &e.rec.owner_id, data);
-            for task in [e.resolver, e.completion_waiter].into_iter().flatten() {
-                task.abort();
-            }
-            if let Some(h) = e.handle
-                && let Err(err) = self
-                    .session
-                    .delete(TorrentIdOrHash::Id(h.id()), delete_files)
-                    .await
-            {
-                tracing::warn!(info_hash = %hash, error = %err, "removing from the engine");
-            }
+        // Stopped first, so nothing writes to the files while they move.
+        if let Some(h) = handle.as_ref().filter(|h| !h.is_paused())
+            && let Err(err) = self.session.pause(h).await
+        {
+            tracing::debug!(error = %err, "pause before removal");
         }
-        self.store.delete_torrent(&hash).await?;
-        self.reconcile_locked().await;
+        let root = files::root_of(&self.download_path(), &rec);
+        let trashed = match self.trash_files(&rec, &root, delete_files) {
+            Ok(t) => t,
+            Err(e) => {
+                self.reconcile_locked(&ops).await;
+                return Err(e);
+            }
+        };
+        let data = serde_json::json!({ "name": rec.name, "deleteFiles": delete_files });
+        let change = Change {
+            delete: vec![hash.clone()],
+            events: vec![Draft::torrent(
+                EventType::Removed,
+                &hash,
+                &rec.owner_id,
+                data,
+            )],
+            ..Change::default()
+        };
+        if let Err(e) = self.bus.commit(change).await {
+            if let Some(mut t) = trashed {
+                t.restore();
+            }
+            self.reconcile_locked(&ops).await;
+            return Err(e.into());
+        }
+        self.forget(&hash).await;
+        if let Some(t) = trashed {
+            t.purge(&root);
+        }
+        self.reconcile_locked(&ops).await;
         tracing::info!(info_hash = %hash, delete_files, "torrent removed");
         Ok(())
+    }
+
+    /// Moves the torrent's own files aside when they are to be deleted.
+    fn trash_files(
+        &self,
+        rec: &TorrentRecord,
+        root: &std::path::Path,
+        delete_files: bool,
+    ) -> Result<Option<files::Trashed>> {
+        if !delete_files {
+            return Ok(None);
+        }
+        let rels: Vec<PathBuf> = match &rec.torrent_bytes {
+            Some(bytes) => source::inspect_torrent(bytes)?
+                .files
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect(),
+            None => Vec::new(),
+        };
+        files::Trashed::move_in(&self.download_path(), &rec.info_hash, root, &rels)
+            .map(Some)
+            .map_err(|e| EngineError::DeleteFiles(e.to_string()))
     }
 
     /// The torrents the actor may see, oldest first.
@@ -605,7 +498,7 @@ impl Engine {
 
     pub fn details(&self, actor: &Actor, hash: &str) -> Result<TorrentDetails> {
         let hash = normalize_hash(hash)?;
-        let root = self.config().download_path;
+        let root = self.download_path();
         let map = lock(&self.torrents);
         let e = map
             .get(&hash)
@@ -617,26 +510,6 @@ impl Engine {
             .map(|h| self.pieces(h))
             .unwrap_or_default();
         Ok(e.details(pieces, &root))
-    }
-
-    fn pieces(&self, h: &Handle) -> PieceCounts {
-        let length = h
-            .with_metadata(|m| m.info.lengths().default_piece_length())
-            .unwrap_or(0);
-        match self.api.api_dump_haves(TorrentIdOrHash::Id(h.id())) {
-            Ok((bits, total)) => PieceCounts {
-                have: bits.count_ones() as u32,
-                total,
-                length,
-            },
-            Err(_) => PieceCounts {
-                total: h
-                    .with_metadata(|m| m.info.lengths().total_pieces())
-                    .unwrap_or(0),
-                length,
-                ..Default::default()
-            },
-        }
     }
 
     pub fn limits(&self) -> Limits {
@@ -696,7 +569,7 @@ impl Engine {
     }
 
     /// Saves every torrent's totals and stops librqbit. Bounded by the caller.
-    pub async fn shutdown(&self) {
+    pub async fn shutdown(self: &Arc<Self>) {
         sampler::flush_all(self).await;
         self.session.stop().await;
         self.cancel.cancel();
@@ -711,43 +584,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data (no half-applied invariant that
     // matters more than availability), so keep serving rather than cascade the panic.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn session_options(cfg: &EngineConfig, cancel: &CancellationToken) -> SessionOptions {
-    SessionOptions {
-        dht: if cfg.enable_dht {
-            Some(Default::default())
-        } else {
-            None
-        },
-        disable_local_service_discovery: !cfg.enable_lsd,
-        disable_trackers: !cfg.enable_trackers,
-        listen: Some(ListenerOptions {
-            mode: ListenerMode::TcpOnly,
-            listen_addr: cfg.peer_listen,
-            ..Default::default()
-        }),
-        peer_limit: Some(cfg.max_peer_connections),
-        ratelimits: librqbit::limits::LimitsConfig {
-            download_bps: NonZeroU32::new(cfg.download_limit),
-            upload_bps: NonZeroU32::new(cfg.upload_limit),
-        },
-        cancellation_token: Some(cancel.child_token()),
-        ..Default::default()
-    }
-}
-
-/// Wait before the n-th retry of a metadata fetch: 2 s doubling up to 2 minutes.
-fn resolve_backoff(failures: u32) -> std::time::Duration {
-    std::time::Duration::from_secs((1u64 << failures.min(7)).min(120))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-fn parse_peers(peers: &[String]) -> Vec<SocketAddr> {
-    peers.iter().filter_map(|p| p.parse().ok()).collect()
 }
 
 /// Accepts a 40-character hex info hash in any case.
@@ -770,13 +606,13 @@ fn magnet_record(input: &str) -> Result<TorrentRecord> {
     })
 }
 
-fn file_record(bytes: Vec<u8>) -> Result<(TorrentRecord, Vec<(std::path::PathBuf, u64)>)> {
+fn file_record(bytes: Vec<u8>) -> Result<(TorrentRecord, Vec<(PathBuf, u64)>)> {
     let info = source::inspect_torrent(&bytes)?;
     Ok((
         TorrentRecord {
             name: info.name,
             total_bytes: info.total_bytes,
-            torrent_bytes: Some(bytes),
+            torrent_bytes: Some(bytes.into()),
             ..TorrentRecord::new(info.info_hash, String::new(), 0)
         },
         info.files,

@@ -1,10 +1,13 @@
-//! The sampler: once a tick it reads every torrent's librqbit stats, folds transfer
-//! counters into lifetime totals, notices completion and errors, applies the seeding
-//! policy, re-runs the queue reconcile and writes changed records.
+//! The sampler: once a tick it reads every torrent's librqbit stats and reports what it
+//! saw — transfer counters, verified pieces, completion, errors, the seeding policy —
+//! as new records and the events that tell of them. It changes nothing itself: the
+//! engine writes the report in one durable step and only then applies it (the
+//! one-writer rule in the engine's docs), all under the operations lock, then re-runs
+//! the queue reconcile.
 //!
-//! Totals change every tick while data flows, so they are written in batches (every
-//! [`FLUSH_EVERY`] ticks and at shutdown); state changes (complete, error, seeding
-//! stopped) are written at once.
+//! Records whose only change is their byte totals are written in batches (every
+//! [`FLUSH_EVERY`] ticks and at shutdown); every other change, and every event, is
+//! written in the tick that saw it.
 
 use std::sync::Arc;
 
@@ -12,10 +15,10 @@ use librqbit::api::TorrentIdOrHash;
 use librqbit::{TorrentStats, TorrentStatsState};
 use serde_json::json;
 
-use super::entry::{Entry, Handle};
-use super::{Engine, TorrentState, TorrentView, lock};
+use super::entry::{Entry, Handle, ratio};
+use super::{Engine, HookPoint, Ops, TorrentState, TorrentView, lock};
 use crate::config::EngineConfig;
-use crate::events::EventType;
+use crate::events::{Change, Draft, EventType};
 use crate::store::TorrentRecord;
 
 /// Ticks between writes of records whose only change is their byte totals.
@@ -35,199 +38,249 @@ pub(super) fn spawn(engine: Arc<Engine>) {
                 _ = engine.wake.notified() => {}
             }
             n += 1;
-            let urgent = sample(&engine);
-            save(&engine, urgent).await;
-            engine.reconcile().await;
-            if n.is_multiple_of(FLUSH_EVERY) {
-                save(&engine, take_dirty(&engine)).await;
-            }
+            let ops = engine.ops.lock().await;
+            engine.tick(&ops, n.is_multiple_of(FLUSH_EVERY)).await;
+            engine.reconcile_locked(&ops).await;
         }
     });
 }
 
-/// Samples every torrent, publishes what changed, and returns the records that must be
-/// written now.
-fn sample(engine: &Engine) -> Vec<TorrentRecord> {
-    let cfg = engine.config();
-    let now = crate::now_millis();
-    let mut urgent = Vec::new();
-    let mut map = lock(&engine.torrents);
-    for e in map.values_mut() {
-        let Some(h) = e.handle.clone() else { continue };
-        let stats = h.stats();
-        fold_counters(e, &stats);
-        emit_pieces(engine, e, &h);
-        if note_transitions(engine, e, &stats, &cfg, now) {
-            e.dirty = false;
-            urgent.push(e.rec.clone());
+/// What the sampler saw of one torrent.
+struct Seen {
+    /// The record with what this tick saw folded in.
+    rec: TorrentRecord,
+    /// The record changed in more than its totals: write it now.
+    urgent: bool,
+    events: Vec<Draft>,
+    last_fetched: u64,
+    last_uploaded: u64,
+    session_fetched: u64,
+    last_progress: Option<serde_json::Value>,
+    last_state: TorrentState,
+}
+
+impl Engine {
+    /// One sample: observe, write, apply. `flush`: write totals-only changes too.
+    async fn tick(&self, _ops: &Ops<'_>, flush: bool) {
+        let seen = self.observe();
+        self.hooks.at(HookPoint::SamplerObserved).await;
+        let mut change = Change::default();
+        let dirty: Vec<TorrentRecord> = if flush {
+            let map = lock(&self.torrents);
+            map.values()
+                .filter(|e| e.dirty && !seen.iter().any(|s| s.rec.info_hash == e.rec.info_hash))
+                .map(|e| e.rec.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for s in &seen {
+            if s.urgent || flush {
+                change.save.push(s.rec.clone());
+            }
+            change.events.extend(s.events.iter().cloned());
         }
-        let view = e.view(Some(&stats));
-        emit_progress(engine, e, &view);
+        change.save.extend(dirty);
+        if let Err(e) = self.bus.commit(change.clone()).await {
+            // Nothing applied: the next tick sees the same changes and tries again.
+            tracing::error!(error = %e, "writing what the sampler saw; will retry");
+            return;
+        }
+        let written: std::collections::HashSet<&str> =
+            change.save.iter().map(|r| r.info_hash.as_str()).collect();
+        let mut map = lock(&self.torrents);
+        for s in seen {
+            let Some(e) = map.get_mut(&s.rec.info_hash) else {
+                continue;
+            };
+            let was_written = written.contains(s.rec.info_hash.as_str());
+            e.dirty = !was_written && (e.dirty || e.rec != s.rec);
+            e.rec = s.rec;
+            e.last_fetched = s.last_fetched;
+            e.last_uploaded = s.last_uploaded;
+            e.session_fetched = s.session_fetched;
+            e.last_progress = s.last_progress;
+            e.last_state = Some(s.last_state);
+        }
+        for rec in &change.save {
+            if let Some(e) = map.get_mut(&rec.info_hash) {
+                e.dirty = false;
+            }
+        }
+    }
+
+    /// Reads every torrent; reports those where something changed.
+    fn observe(&self) -> Vec<Seen> {
+        let cfg = self.config();
+        let now = crate::now_millis();
+        let map = lock(&self.torrents);
+        map.values()
+            .filter_map(|e| {
+                let h = e.handle.clone()?;
+                let stats = h.stats();
+                let seen = self.observe_one(e, &h, &stats, &cfg, now);
+                seen.filter(|s| {
+                    s.urgent
+                        || !s.events.is_empty()
+                        || s.rec != e.rec
+                        || s.last_fetched != e.last_fetched
+                        || s.last_uploaded != e.last_uploaded
+                        || Some(s.last_state) != e.last_state
+                })
+            })
+            .collect()
+    }
+
+    fn observe_one(
+        &self,
+        e: &Entry,
+        h: &Handle,
+        stats: &TorrentStats,
+        cfg: &EngineConfig,
+        now: i64,
+    ) -> Option<Seen> {
+        let mut s = Seen {
+            rec: e.rec.clone(),
+            urgent: false,
+            events: Vec::new(),
+            last_fetched: e.last_fetched,
+            last_uploaded: e.last_uploaded,
+            session_fetched: e.session_fetched,
+            last_progress: e.last_progress.clone(),
+            last_state: e.last_state.unwrap_or(TorrentState::Queued),
+        };
+        fold_counters(&mut s, stats);
+        self.note_pieces(&mut s, h);
+        note_transitions(&mut s, stats, cfg, now);
+        // The view as it will be once this is applied.
+        let view = e.view_as(&s.rec, Some(stats));
+        note_progress(&mut s, &view);
         if view.state == TorrentState::Seeding && e.last_state != Some(TorrentState::Seeding) {
             let data = json!({ "name": view.name, "ratio": view.ratio, "uploaded": view.uploaded });
-            engine.emit(EventType::Seeding, &e.rec.info_hash, &e.rec.owner_id, data);
+            s.events.push(event(&s.rec, EventType::Seeding, data));
         }
-        e.last_state = Some(view.state);
+        s.last_state = view.state;
+        Some(s)
     }
-    urgent
+
+    /// The pieces verified since they were last announced, as one `torrent:piece`
+    /// event; the record remembers them, so a restart never announces them again.
+    fn note_pieces(&self, s: &mut Seen, h: &Handle) {
+        if s.rec.completed_at.is_some() {
+            return; // every piece was announced by the tick that saw completion
+        }
+        let Ok((bits, total)) = self.api.api_dump_haves(TorrentIdOrHash::Id(h.id())) else {
+            return; // still checking: no piece state yet
+        };
+        let now = bits.as_raw_slice();
+        let seen = &s.rec.announced_pieces;
+        let mut fresh = Vec::new();
+        for (i, &byte) in now.iter().enumerate() {
+            let new_bits = byte & !seen.get(i).copied().unwrap_or(0);
+            for bit in 0..8 {
+                // Msb0: the first piece is the most significant bit of the first byte.
+                let index = i * 8 + bit;
+                if new_bits & (0x80 >> bit) != 0 && index < total as usize {
+                    fresh.push(index as u32);
+                }
+            }
+        }
+        if fresh.is_empty() {
+            return;
+        }
+        let have = bits.count_ones() as u32;
+        let data = json!({ "index": fresh.last(), "indexes": fresh, "count": fresh.len(), "have": have, "total": total });
+        s.events.push(event(&s.rec, EventType::Piece, data));
+        s.rec.announced_pieces = now.to_vec();
+        s.urgent = true;
+    }
+}
+
+fn event(rec: &TorrentRecord, kind: EventType, data: serde_json::Value) -> Draft {
+    Draft::torrent(kind, &rec.info_hash, &rec.owner_id, data)
 }
 
 /// Adds librqbit's per-session transfer counters to the lifetime totals.
-fn fold_counters(e: &mut Entry, stats: &TorrentStats) {
+fn fold_counters(s: &mut Seen, stats: &TorrentStats) {
     let live = stats.live.as_ref();
     let fetched = live.map(|l| l.snapshot.fetched_bytes).unwrap_or(0);
     let uploaded = live.map(|_| stats.uploaded_bytes).unwrap_or(0);
     // A new live session restarts librqbit's counters at zero.
-    let d_down = fetched.checked_sub(e.last_fetched).unwrap_or(fetched);
-    let d_up = uploaded.checked_sub(e.last_uploaded).unwrap_or(uploaded);
-    e.last_fetched = fetched;
-    e.last_uploaded = uploaded;
-    if d_down + d_up > 0 {
-        e.rec.downloaded_bytes += d_down;
-        e.rec.uploaded_bytes += d_up;
-        e.session_fetched += d_down;
-        e.dirty = true;
-    }
-    if stats.total_bytes > 0 && e.rec.total_bytes != stats.total_bytes {
-        e.rec.total_bytes = stats.total_bytes;
-        e.dirty = true;
+    let d_down = fetched.checked_sub(s.last_fetched).unwrap_or(fetched);
+    let d_up = uploaded.checked_sub(s.last_uploaded).unwrap_or(uploaded);
+    s.last_fetched = fetched;
+    s.last_uploaded = uploaded;
+    s.rec.downloaded_bytes += d_down;
+    s.rec.uploaded_bytes += d_up;
+    s.session_fetched += d_down;
+    if stats.total_bytes > 0 {
+        s.rec.total_bytes = stats.total_bytes;
     }
 }
 
-/// Failure, completion and the seeding policy: records them and publishes each.
-/// Returns whether the record changed.
-fn note_transitions(
-    engine: &Engine,
-    e: &mut Entry,
-    stats: &TorrentStats,
-    cfg: &EngineConfig,
-    now: i64,
-) -> bool {
-    let mut changed = false;
-    let (hash, owner) = (e.rec.info_hash.clone(), e.rec.owner_id.clone());
-    if matches!(stats.state, TorrentStatsState::Error) && e.rec.error.is_none() {
+/// Failure, completion and the seeding policy, each with its event.
+fn note_transitions(s: &mut Seen, stats: &TorrentStats, cfg: &EngineConfig, now: i64) {
+    let hash = s.rec.info_hash.clone();
+    if matches!(stats.state, TorrentStatsState::Error) && s.rec.error.is_none() {
         let message = stats.error.clone().unwrap_or_else(|| "engine error".into());
         tracing::warn!(info_hash = %hash, error = %message, "torrent failed");
-        engine.emit(
+        s.events.push(event(
+            &s.rec,
             EventType::Error,
-            &hash,
-            &owner,
             json!({ "message": message }),
-        );
-        e.rec.error = Some(message);
-        changed = true;
+        ));
+        s.rec.error = Some(message);
+        s.urgent = true;
     }
-    if stats.finished && e.rec.completed_at.is_none() {
-        e.rec.completed_at = Some(now);
-        tracing::info!(info_hash = %hash, name = ?e.rec.name, "download complete");
+    if stats.finished && s.rec.completed_at.is_none() {
+        s.rec.completed_at = Some(now);
+        tracing::info!(info_hash = %hash, name = ?s.rec.name, "download complete");
         let data =
-            json!({ "name": e.rec.name, "totalBytes": e.rec.total_bytes, "completedAt": now });
-        engine.emit(EventType::Complete, &hash, &owner, data);
-        changed = true;
+            json!({ "name": s.rec.name, "totalBytes": s.rec.total_bytes, "completedAt": now });
+        s.events.push(event(&s.rec, EventType::Complete, data));
+        s.urgent = true;
     }
-    if seeding_limit_reached(e, cfg, now) {
-        e.rec.seeding_stopped_at = Some(now);
-        tracing::info!(info_hash = %hash, ratio = e.ratio(), "seeding limit reached");
+    if seeding_limit_reached(&s.rec, cfg, now) {
+        s.rec.seeding_stopped_at = Some(now);
+        let ratio = ratio(&s.rec);
+        tracing::info!(info_hash = %hash, ratio, "seeding limit reached");
         let data =
-            json!({ "reason": "seeding limit reached", "ratio": e.ratio(), "state": "completed" });
-        engine.emit(EventType::Paused, &hash, &owner, data);
-        changed = true;
-    }
-    changed
-}
-
-/// Publishes the pieces verified since the last tick, as one `torrent:piece` event.
-fn emit_pieces(engine: &Engine, e: &mut Entry, h: &Handle) {
-    let Some(seen) = e.pieces_seen.as_mut() else {
-        return;
-    };
-    let Ok((bits, total)) = engine.api.api_dump_haves(TorrentIdOrHash::Id(h.id())) else {
-        return; // still checking: no piece state yet
-    };
-    let now = bits.as_raw_slice();
-    let mut fresh = Vec::new();
-    for (i, &byte) in now.iter().enumerate() {
-        let new_bits = byte & !seen.get(i).copied().unwrap_or(0);
-        for bit in 0..8 {
-            // Msb0: the first piece is the most significant bit of the first byte.
-            let index = i * 8 + bit;
-            if new_bits & (0x80 >> bit) != 0 && index < total as usize {
-                fresh.push(index as u32);
-            }
-        }
-    }
-    let have = bits.count_ones() as u32;
-    if !fresh.is_empty() {
-        let data = json!({ "index": fresh.last(), "indexes": fresh, "count": fresh.len(), "have": have, "total": total });
-        engine.emit(EventType::Piece, &e.rec.info_hash, &e.rec.owner_id, data);
-    }
-    if have >= total {
-        e.pieces_seen = None;
-    } else {
-        seen.clear();
-        seen.extend_from_slice(now);
+            json!({ "reason": "seeding limit reached", "ratio": ratio, "state": "completed" });
+        s.events.push(event(&s.rec, EventType::Paused, data));
+        s.urgent = true;
     }
 }
 
-/// Publishes `torrent:progress` when something in it changed since the last one.
-fn emit_progress(engine: &Engine, e: &mut Entry, view: &TorrentView) {
+/// `torrent:progress` when something in it changed since the last one.
+fn note_progress(s: &mut Seen, view: &TorrentView) {
     let moving = matches!(
         view.state,
         TorrentState::Downloading | TorrentState::Seeding | TorrentState::Checking
     );
     let payload = Entry::progress_payload(view);
-    if moving && e.last_progress.as_ref() != Some(&payload) {
-        engine.emit(
-            EventType::Progress,
-            &e.rec.info_hash,
-            &e.rec.owner_id,
-            payload.clone(),
-        );
-        e.last_progress = Some(payload);
+    if moving && s.last_progress.as_ref() != Some(&payload) {
+        s.events
+            .push(event(&s.rec, EventType::Progress, payload.clone()));
+        s.last_progress = Some(payload);
     }
 }
 
-fn seeding_limit_reached(e: &Entry, cfg: &EngineConfig, now: i64) -> bool {
-    let Some(done) = e.rec.completed_at else {
+fn seeding_limit_reached(rec: &TorrentRecord, cfg: &EngineConfig, now: i64) -> bool {
+    let Some(done) = rec.completed_at else {
         return false;
     };
-    if e.rec.paused || e.rec.error.is_some() || e.rec.seeding_stopped_at.is_some() {
+    if rec.paused || rec.error.is_some() || rec.seeding_stopped_at.is_some() {
         return false;
     }
-    let by_ratio = cfg.seed_ratio_limit.is_some_and(|r| e.ratio() >= r);
+    let by_ratio = cfg.seed_ratio_limit.is_some_and(|r| ratio(rec) >= r);
     let by_time = cfg
         .seed_time_limit
         .is_some_and(|t| now.saturating_sub(done) >= t.as_millis() as i64);
     by_ratio || by_time
 }
 
-fn take_dirty(engine: &Engine) -> Vec<TorrentRecord> {
-    let mut map = lock(&engine.torrents);
-    map.values_mut()
-        .filter(|e| e.dirty)
-        .map(|e| {
-            e.dirty = false;
-            e.rec.clone()
-        })
-        .collect()
-}
-
-async fn save(engine: &Engine, records: Vec<TorrentRecord>) {
-    for rec in records {
-        // A store fault must not stop sampling: log it and mark the record dirty again
-        // so the next flush retries.
-        if let Err(err) = engine.store.save_torrent(&rec).await {
-            tracing::error!(info_hash = %rec.info_hash, error = %err, "saving torrent");
-            if let Some(e) = lock(&engine.torrents).get_mut(&rec.info_hash) {
-                e.dirty = true;
-            }
-        }
-    }
-}
-
 /// Takes a last sample and writes every changed record (at shutdown).
-pub(super) async fn flush_all(engine: &Engine) {
-    let urgent = sample(engine);
-    save(engine, urgent).await;
-    save(engine, take_dirty(engine)).await;
+pub(super) async fn flush_all(engine: &Arc<Engine>) {
+    let ops = engine.ops.lock().await;
+    engine.tick(&ops, true).await;
 }

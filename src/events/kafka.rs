@@ -1,9 +1,9 @@
 //! The Kafka sink: every event of the bus, through a durable outbox, to one topic.
 //!
-//! Three tasks, none of which the server ever waits for:
-//! - the **outbox writer** takes every event from [`Bus::subscribe_durable`] and appends
-//!   it to the store's outbox in batches (key = info hash, value = the envelope's JSON).
-//!   From there on the event survives a broker outage and a restart;
+//! The bus writes every event to the store's outbox in the same commit as the change it
+//! describes (key = info hash, value = the envelope's JSON), so an event survives a
+//! broker outage and a restart before anyone has seen it. Two tasks, neither of which
+//! the server ever waits for:
 //! - the **topic task** creates the topic through the admin API when it is missing
 //!   ("already exists" counts as success), retrying with capped exponential backoff
 //!   while the broker is unreachable;
@@ -21,9 +21,8 @@
 //! same key may land before the earlier one's resend; consumers that need strict
 //! order across such outages sort by `seq` per key.
 //!
-//! Shutdown ([`KafkaSink::shutdown`]) writes what the bus handed over to the outbox and
-//! relays what it can within a short bound; the rest stays in the outbox and is sent
-//! at the next start.
+//! Shutdown ([`KafkaSink::shutdown`]) relays what it can within a short bound; the rest
+//! stays in the outbox and is sent at the next start.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,13 +36,13 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, Envelope};
+use super::Bus;
 use crate::config::KafkaConfig;
-use crate::store::{DynStore, Millis, OutboxRecord, StoreError};
+use crate::store::{DynStore, Millis, OutboxRecord};
 
 /// Most events one outbox append or one produce round handles.
 const BATCH: usize = 500;
@@ -171,8 +170,8 @@ pub struct KafkaSink {
     cfg: KafkaConfig,
     store: DynStore,
     shared: Arc<Shared>,
-    /// The writer tells the relay that the outbox has something new.
-    appended: Notify,
+    /// Tells the relay that the outbox has something new.
+    bus: Arc<Bus>,
     cancel: CancellationToken,
     /// Until when the tasks may keep flushing once cancelled.
     deadline: Mutex<Option<tokio::time::Instant>>,
@@ -180,16 +179,15 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// Subscribes to the bus at once (so no event emitted after this call is missed)
-    /// and starts the tasks; never waits for the broker. Cancelling `cancel` (or
-    /// calling [`KafkaSink::shutdown`]) stops them.
+    /// Starts the tasks; never waits for the broker. Cancelling `cancel` (or calling
+    /// [`KafkaSink::shutdown`]) stops them. `bus` must have been created as relayed,
+    /// so that it leaves the outbox to this sink.
     pub fn start(
         cfg: KafkaConfig,
-        bus: &Bus,
+        bus: Arc<Bus>,
         store: DynStore,
         cancel: CancellationToken,
     ) -> Arc<Self> {
-        let events = bus.subscribe_durable();
         let sink = Arc::new(Self {
             cfg,
             store,
@@ -197,15 +195,12 @@ impl KafkaSink {
                 health: Mutex::new(Health::default()),
                 delivered: AtomicU64::new(0),
             }),
-            appended: Notify::new(),
+            bus,
             cancel,
             deadline: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
         });
-        let (writer_done_tx, writer_done) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(
-            sink.clone().write_outbox(events, writer_done_tx),
-        )];
+        let mut tasks = Vec::new();
         match sink.clients() {
             Ok((producer, admin)) => {
                 let (topic_tx, topic_ready) = watch::channel(false);
@@ -214,11 +209,7 @@ impl KafkaSink {
                     producer.clone(),
                     topic_tx,
                 )));
-                tasks.push(tokio::spawn(sink.clone().relay(
-                    producer,
-                    topic_ready,
-                    writer_done,
-                )));
+                tasks.push(tokio::spawn(sink.clone().relay(producer, topic_ready)));
             }
             Err(e) => {
                 // A configuration librdkafka refuses: events still go to the outbox.
@@ -350,99 +341,6 @@ impl KafkaSink {
         }
     }
 
-    // --- outbox writer -------------------------------------------------------------------
-
-    async fn write_outbox(
-        self: Arc<Self>,
-        mut events: mpsc::UnboundedReceiver<Arc<Envelope>>,
-        done: watch::Sender<bool>,
-    ) {
-        let mut batch = Vec::with_capacity(BATCH);
-        loop {
-            let first = tokio::select! {
-                biased;
-                e = events.recv() => match e {
-                    Some(e) => e,
-                    None => break,
-                },
-                _ = self.cancel.cancelled() => break,
-            };
-            batch.push(record(&first));
-            while batch.len() < BATCH {
-                match events.try_recv() {
-                    Ok(e) => batch.push(record(&e)),
-                    Err(_) => break,
-                }
-            }
-            self.append(&mut batch).await;
-            self.appended.notify_one();
-        }
-        // Stopping: what the bus handed over so far still goes to the outbox.
-        while let Ok(e) = events.try_recv() {
-            batch.push(record(&e));
-            if batch.len() >= BATCH {
-                self.append(&mut batch).await;
-            }
-        }
-        self.append(&mut batch).await;
-        self.appended.notify_one();
-        let _ = done.send(true);
-    }
-
-    /// Appends `batch` to the outbox and empties it, retrying store errors (the events
-    /// exist nowhere else). Once stopping, retries only until the flush deadline.
-    async fn append(&self, batch: &mut Vec<OutboxRecord>) {
-        if batch.is_empty() {
-            return;
-        }
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        loop {
-            let result = match self.store.outbox_append(batch).await {
-                // A seq already there (cannot happen with one bus per store): keep the
-                // stored copy and add the others one by one.
-                Err(StoreError::Conflict(_)) => self.append_each(batch).await,
-                other => other,
-            };
-            match result {
-                Ok(()) => {
-                    batch.clear();
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, events = batch.len(), "appending to the Kafka outbox");
-                    let wait = backoff.next();
-                    let gave_up = match self.flush_deadline() {
-                        Some(d) => tokio::time::Instant::now() + wait > d,
-                        None => false,
-                    };
-                    if gave_up {
-                        tracing::error!(
-                            events = batch.len(),
-                            first_seq = batch[0].seq,
-                            "shutting down with the outbox unwritable: these events never reach Kafka"
-                        );
-                        batch.clear();
-                        return;
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-    }
-
-    async fn append_each(&self, batch: &[OutboxRecord]) -> Result<(), StoreError> {
-        for r in batch {
-            match self.store.outbox_append(std::slice::from_ref(r)).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict(_)) => {
-                    tracing::warn!(seq = r.seq, "event already in the outbox; kept once")
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
     // --- topic ---------------------------------------------------------------------------
 
     async fn ensure_topic(
@@ -515,26 +413,21 @@ impl KafkaSink {
 
     // --- relay ---------------------------------------------------------------------------
 
-    async fn relay(
-        self: Arc<Self>,
-        producer: Producer,
-        mut topic_ready: watch::Receiver<bool>,
-        mut writer_done: watch::Receiver<bool>,
-    ) {
+    async fn relay(self: Arc<Self>, producer: Producer, mut topic_ready: watch::Receiver<bool>) {
         // Producing to a topic that does not exist only times out (no auto-creation).
         let ready = tokio::select! {
             r = topic_ready.wait_for(|r| *r) => r.is_ok(),
             _ = self.cancel.cancelled() => false,
         };
         if ready {
-            self.relay_loop(&producer, &mut writer_done).await;
+            self.relay_loop(&producer).await;
         }
         // Dropping the producer purges what it still holds (bounded by librdkafka to
         // about half a second): off the async threads.
         let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
     }
 
-    async fn relay_loop(&self, producer: &Producer, writer_done: &mut watch::Receiver<bool>) {
+    async fn relay_loop(&self, producer: &Producer) {
         let mut backoff = Backoff::new(Duration::from_millis(200), MAX_BACKOFF);
         let mut idle_since = Instant::now();
         loop {
@@ -558,18 +451,11 @@ impl KafkaSink {
             };
             if batch.is_empty() {
                 if self.cancel.is_cancelled() {
-                    if *writer_done.borrow() {
-                        return;
-                    }
-                    // The writer is still moving the last events into the outbox.
-                    if self.bounded(writer_done.changed()).await.is_none() {
-                        return;
-                    }
-                    continue;
+                    return;
                 }
                 let wait = IDLE_PROBE.saturating_sub(idle_since.elapsed());
                 tokio::select! {
-                    _ = self.appended.notified() => {}
+                    _ = self.bus.committed().notified() => {}
                     _ = self.cancel.cancelled() => {}
                     _ = tokio::time::sleep(wait) => {
                         // A probe of a silent broker takes its full timeout.
@@ -717,19 +603,6 @@ impl KafkaSink {
     }
 }
 
-/// The envelope's own fields; a payload field of the same name would appear twice in
-/// the flattened JSON (the engine's `TorrentView` payloads carry `infoHash`).
-/// The outbox record of an event: key = info hash ("" for server-wide events), value
-/// = the envelope as JSON (the bus keeps envelope keys out of the payload).
-fn record(e: &Envelope) -> OutboxRecord {
-    OutboxRecord {
-        seq: e.seq,
-        key: e.info_hash.clone().unwrap_or_default(),
-        payload: serde_json::to_vec(e).expect("an envelope serializes"),
-        created_at: e.ts,
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -775,7 +648,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::events::EventType;
+    use crate::events::{Draft, Envelope, EventType};
     use crate::store::SqliteStore;
 
     const TOPIC: &str = "torrent-events";
@@ -802,10 +675,10 @@ mod tests {
         timeout: Duration,
         store: DynStore,
     ) -> (Arc<Bus>, Arc<KafkaSink>) {
-        let bus = Bus::new(store.clone(), 16).await.expect("bus");
+        let bus = Bus::new(store.clone(), 16, true).await.expect("bus");
         let sink = KafkaSink::start(
             config(brokers, timeout),
-            &bus,
+            bus.clone(),
             store,
             CancellationToken::new(),
         );
@@ -817,10 +690,13 @@ mod tests {
     }
 
     /// `n` events spread over three torrents and the server-wide key.
-    fn emit(bus: &Arc<Bus>, n: usize) {
+    async fn emit(bus: &Arc<Bus>, n: usize) {
         for i in 0..n {
-            let hash = ["aa", "bb", "cc"].get(i % 4).copied();
-            bus.emit(EventType::Progress, hash, Some("u"), json!({ "i": i }));
+            let draft = match ["aa", "bb", "cc"].get(i % 4) {
+                Some(hash) => Draft::torrent(EventType::Progress, hash, "u", json!({ "i": i })),
+                None => Draft::global(EventType::Progress, json!({ "i": i })),
+            };
+            bus.emit(vec![draft]).await.expect("commit");
         }
     }
 
@@ -926,7 +802,7 @@ mod tests {
     async fn relays_every_event_keyed_and_in_order() {
         let mock = mock();
         let (bus, sink) = start(mock.bootstrap_servers(), Duration::from_secs(30), store()).await;
-        emit(&bus, 1000);
+        emit(&bus, 1000).await;
         let status = drained(&sink, 1000).await;
         assert_eq!(status.state, "up", "{status:?}");
         assert!(status.topic_ready && status.last_delivery_at.is_some());
@@ -940,11 +816,11 @@ mod tests {
     async fn a_broker_outage_keeps_events_in_the_outbox_until_it_is_back() {
         let mock = mock();
         let (bus, sink) = start(mock.bootstrap_servers(), Duration::from_secs(30), store()).await;
-        emit(&bus, 10);
+        emit(&bus, 10).await;
         drained(&sink, 10).await;
 
         mock.broker_down(1).expect("down");
-        emit(&bus, 200);
+        emit(&bus, 200).await;
         let down = wait(
             "the sink to report the outage",
             Duration::from_secs(30),
@@ -970,10 +846,10 @@ mod tests {
         let mock = mock();
         // Messages give up after 1 s: the relay sees failures, backs off and resends.
         let (bus, sink) = start(mock.bootstrap_servers(), Duration::from_secs(1), store()).await;
-        emit(&bus, 5);
+        emit(&bus, 5).await;
         drained(&sink, 5).await;
         mock.broker_down(1).expect("down");
-        emit(&bus, 100);
+        emit(&bus, 100).await;
         wait("a failed delivery", Duration::from_secs(30), || async {
             let s = sink.status().await;
             s.last_error
@@ -1001,7 +877,7 @@ mod tests {
             store.clone(),
         )
         .await;
-        emit(&bus, 40);
+        emit(&bus, 40).await;
         let started = Instant::now();
         sink.shutdown(Duration::from_secs(1)).await;
         assert!(
@@ -1033,11 +909,11 @@ mod tests {
     async fn throughput_through_the_mock_cluster() {
         let mock = mock();
         let (bus, sink) = start(mock.bootstrap_servers(), Duration::from_secs(30), store()).await;
-        emit(&bus, 1);
+        emit(&bus, 1).await;
         drained(&sink, 1).await;
         const N: usize = 20_000;
         let t = Instant::now();
-        emit(&bus, N);
+        emit(&bus, N).await;
         drained(&sink, N as u64 + 1).await;
         let secs = t.elapsed().as_secs_f64();
         println!(

@@ -158,7 +158,8 @@ pub struct TorrentRecord {
     /// The magnet link it was added by, if any.
     pub magnet: Option<String>,
     /// The `.torrent` file: as uploaded, or as rebuilt once a magnet's metadata arrived.
-    pub torrent_bytes: Option<Vec<u8>>,
+    /// Shared bytes: records are cloned often, the file is never copied.
+    pub torrent_bytes: Option<bytes::Bytes>,
     /// Peers given when adding (`ip:port`), reused when the torrent is restarted.
     pub initial_peers: Vec<String>,
     pub priority: Priority,
@@ -174,6 +175,14 @@ pub struct TorrentRecord {
     pub uploaded_bytes: u64,
     /// Last error, if the torrent is in the error state.
     pub error: Option<String>,
+    /// The pieces already announced as `torrent:piece` (a bitfield, the first piece in
+    /// the most significant bit of the first byte), written with the event that
+    /// announced them, so a restart never announces a piece twice.
+    pub announced_pieces: Vec<u8>,
+    /// The folder holding the torrent's files, relative to `DOWNLOAD_PATH` (the
+    /// owner's folder, `users/<userId>`). Empty for torrents added before per-user
+    /// folders existed, whose files stay at the root of `DOWNLOAD_PATH`.
+    pub save_dir: String,
 }
 
 impl TorrentRecord {
@@ -195,6 +204,8 @@ impl TorrentRecord {
             downloaded_bytes: 0,
             uploaded_bytes: 0,
             error: None,
+            announced_pieces: Vec::new(),
+            save_dir: String::new(),
         }
     }
 }
@@ -209,6 +220,29 @@ pub struct OutboxRecord {
     /// The event as JSON.
     pub payload: Vec<u8>,
     pub created_at: Millis,
+}
+
+/// One durable step: torrent records and the events that tell of their change,
+/// written together by [`Store::commit`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Commit {
+    /// New torrents; an info hash that exists is a `Conflict`.
+    pub insert: Vec<TorrentRecord>,
+    /// Torrents replaced whole (inserted when absent).
+    pub save: Vec<TorrentRecord>,
+    /// Info hashes of torrents to delete.
+    pub delete: Vec<String>,
+    /// Events for the outbox, ascending seqs all above the store's mark.
+    pub events: Vec<OutboxRecord>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.insert.is_empty()
+            && self.save.is_empty()
+            && self.delete.is_empty()
+            && self.events.is_empty()
+    }
 }
 
 /// The persistence interface. Every method is a single atomic operation.
@@ -243,30 +277,69 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes tokens that expired before `now`; returns how many were deleted.
     async fn purge_expired_tokens(&self, now: Millis) -> StoreResult<u64>;
 
-    // --- torrents --------------------------------------------------------------------
+    // --- settings ----------------------------------------------------------------------
 
-    /// Inserts a torrent. `Conflict` if the info hash exists.
-    async fn insert_torrent(&self, torrent: &TorrentRecord) -> StoreResult<()>;
-    /// Replaces a torrent record (inserting it if absent).
-    async fn save_torrent(&self, torrent: &TorrentRecord) -> StoreResult<()>;
+    /// The settings administrators changed at runtime, as name and JSON value.
+    async fn settings(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Writes settings (name, JSON value), replacing those of the same name, all or none.
+    async fn save_settings(&self, settings: &[(String, String)]) -> StoreResult<()>;
+
+    // --- torrents and events: one durable step -------------------------------------
+
+    /// Applies `commit` atomically: its torrent inserts, saves and deletes and its events
+    /// are all written, or none is. This is the only way torrent records and events are
+    /// written, so a state change and the event that tells of it never part.
+    ///
+    /// `Conflict` (nothing written) when an inserted info hash exists, or when an event's
+    /// seq is not above [`Store::event_seq_mark`] or events are not in ascending seq
+    /// order. Returns how many of the deleted torrents existed.
+    async fn commit(&self, commit: &Commit) -> StoreResult<u64>;
     async fn torrent(&self, info_hash: &str) -> StoreResult<Option<TorrentRecord>>;
     /// All torrents, in the order they were added (oldest first, then by info hash).
     async fn list_torrents(&self) -> StoreResult<Vec<TorrentRecord>>;
+
+    /// Inserts a torrent. `Conflict` if the info hash exists.
+    async fn insert_torrent(&self, torrent: &TorrentRecord) -> StoreResult<()> {
+        self.commit(&Commit {
+            insert: vec![torrent.clone()],
+            ..Commit::default()
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Replaces a torrent record (inserting it if absent).
+    async fn save_torrent(&self, torrent: &TorrentRecord) -> StoreResult<()> {
+        self.commit(&Commit {
+            save: vec![torrent.clone()],
+            ..Commit::default()
+        })
+        .await
+        .map(drop)
+    }
+
     /// Deletes a torrent; returns whether it existed.
-    async fn delete_torrent(&self, info_hash: &str) -> StoreResult<bool>;
+    async fn delete_torrent(&self, info_hash: &str) -> StoreResult<bool> {
+        self.commit(&Commit {
+            delete: vec![info_hash.to_owned()],
+            ..Commit::default()
+        })
+        .await
+        .map(|n| n > 0)
+    }
 
     // --- events ------------------------------------------------------------------------
 
-    /// Reserves `count` event sequence numbers and returns the first. Blocks never
-    /// overlap and always grow, across restarts, so a `seq` is never handed out twice.
-    /// The first block ever reserved starts at 1. A count of 0 is refused (`Backend`).
-    async fn reserve_event_seqs(&self, count: u64) -> StoreResult<u64>;
-    /// Appends events to the outbox, all or none. `Conflict` if a seq exists.
-    async fn outbox_append(&self, events: &[OutboxRecord]) -> StoreResult<()>;
+    /// The highest event seq ever committed (0 before the first). It survives restarts
+    /// and never goes down, also when the outbox is emptied: a seq at or below it is
+    /// never accepted again.
+    async fn event_seq_mark(&self) -> StoreResult<u64>;
     /// The oldest events of the outbox, lowest seq first, at most `limit`.
     async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxRecord>>;
     /// Deletes the given events (those relayed); returns how many existed.
     async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64>;
+    /// Deletes every event with a seq at or below `seq`; returns how many existed.
+    async fn outbox_remove_through(&self, seq: u64) -> StoreResult<u64>;
     /// How many events wait in the outbox.
     async fn outbox_len(&self) -> StoreResult<u64>;
 }

@@ -732,19 +732,23 @@ async fn hostile_torrent_paths_are_refused_and_nothing_is_written() {
     }
     let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
     assert_state(&app, &accepted, "after the hostile battery").await;
-    // Whatever the accepted ones created stays in downloads, under their own names.
-    let top = names_in(&app.downloads());
+    // Whatever the accepted ones created stays in the admin's folder, under their own
+    // names.
+    let top = names_in(&app.admin_downloads());
     assert!(
         top.is_subset(&set(&["..hidden", "a..b", "..."])),
         "downloads: {top:?}"
     );
+    assert!(names_in(&app.downloads()).is_subset(&set(&["users"])));
     assert_eq!(names_in(&root), set(&["data", "downloads"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlinks_in_the_download_folder_are_not_followed() {
     let app = TestApp::spawn().await;
-    let downloads = app.downloads();
+    // The admin's own folder, where their torrents are laid out.
+    let downloads = app.admin_downloads();
+    std::fs::create_dir_all(&downloads).expect("mkdir");
     let outside = tempfile::tempdir().expect("outside dir");
     let out_dir = outside.path().join("dir");
     let out_file = outside.path().join("target.bin");
@@ -805,7 +809,8 @@ async fn nameless_multi_file_torrent_cannot_escape_through_a_symlink() {
     let app = TestApp::spawn().await;
     let outside = tempfile::tempdir().expect("outside dir");
     // The longest file is `a.bin`, so librqbit's folder for this torrent is `a`.
-    std::os::unix::fs::symlink(outside.path(), app.downloads().join("a")).expect("symlink");
+    std::fs::create_dir_all(app.admin_downloads()).expect("mkdir");
+    std::os::unix::fs::symlink(outside.path(), app.admin_downloads().join("a")).expect("symlink");
     let files: &[(&[&str], u64)] = &[(&["a.bin"], 2 * LEN), (&["b.bin"], LEN)];
     let (bytes, hash) = torrent(info_multi(None, files));
 

@@ -29,7 +29,10 @@ async fn magnet_download_from_a_librqbit_seeder_matches_the_source() {
     assert_eq!(done["name"], "magnet-content");
     assert_eq!(done["files"].as_array().map(|f| f.len()), Some(3));
     assert_eq!(done["pieces"]["have"], done["pieces"]["total"]);
-    assert_same_tree(&content.root(), &app.downloads().join("magnet-content"));
+    assert_same_tree(
+        &content.root(),
+        &app.admin_downloads().join("magnet-content"),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +54,10 @@ async fn torrent_file_upload_downloads_from_the_given_peer() {
     assert_eq!(added["totalBytes"], 21 * 1024 * 1024 + 12_345 + 777 + 4_321);
 
     app.wait_complete(&app.admin_token, &hash, SLOW).await;
-    assert_same_tree(&content.root(), &app.downloads().join("upload-content"));
+    assert_same_tree(
+        &content.root(),
+        &app.admin_downloads().join("upload-content"),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +102,10 @@ async fn aria2_seeder_found_through_opentracker_by_magnet() {
             )
         });
     assert_eq!(done["trackers"][0], tracker.announce_url());
-    assert_same_tree(&content.root(), &app.downloads().join("aria2-content"));
+    assert_same_tree(
+        &content.root(),
+        &app.admin_downloads().join("aria2-content"),
+    );
 }
 
 fn url_encode(s: &str) -> String {

@@ -102,12 +102,19 @@ struct Emitted {
 
 impl Emitted {
     fn start(app: &TestApp) -> Self {
-        let mut rx = app.bus.subscribe_durable();
+        // Published only once durable, so this sees exactly what the outbox holds.
+        let mut rx = app.bus.subscribe();
         let events = Arc::new(Mutex::new(Vec::new()));
         let out = events.clone();
         let task = tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
-                out.lock().unwrap().push((*e).clone());
+            loop {
+                match rx.recv().await {
+                    Ok(e) => out.lock().unwrap().push((*e).clone()),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        panic!("the test's collector fell {n} events behind the bus")
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
             }
         });
         Self { events, task }

@@ -64,7 +64,7 @@ async fn add_by_url_follows_redirects_and_enforces_the_size_cap() {
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["infoHash"], hash);
     app.wait_complete(&token, &hash, SLOW).await;
-    assert_same_tree(&content.root(), &app.downloads().join("url-content"));
+    assert_same_tree(&content.root(), &app.admin_downloads().join("url-content"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +76,10 @@ async fn server_seeds_to_a_leecher_and_stops_at_the_ratio_limit() {
     let (torrent, hash) = content.make_torrent(64 * 1024, vec![]).await;
     let app = TestApp::spawn_with(&[("SEED_RATIO_LIMIT", "1.0")]).await;
     // The data is already in place: the server verifies it and seeds at once.
-    copy_tree(&content.root(), &app.downloads().join("seeded-content"));
+    copy_tree(
+        &content.root(),
+        &app.admin_downloads().join("seeded-content"),
+    );
     let (status, v) = app.upload(&app.admin_token, &torrent, &[]).await;
     assert_eq!(status, 201, "{v}");
     let seeding = wait_for("the server to seed", Duration::from_secs(30), || async {
@@ -117,7 +120,10 @@ async fn seeding_stops_after_the_time_limit() {
     let (torrent, hash) = content.make_torrent(64 * 1024, vec![]).await;
     // 0.02 minutes = 1.2 s of seeding.
     let app = TestApp::spawn_with(&[("SEED_TIME_LIMIT", "0.02")]).await;
-    copy_tree(&content.root(), &app.downloads().join("timed-content"));
+    copy_tree(
+        &content.root(),
+        &app.admin_downloads().join("timed-content"),
+    );
     app.upload(&app.admin_token, &torrent, &[]).await;
     let t = wait_for("seeding to stop", Duration::from_secs(30), || async {
         let t = app.torrent(&app.admin_token, &hash).await;
@@ -202,7 +208,7 @@ async fn remove_keeps_or_deletes_files_as_asked() {
         app.add_magnet(&token, &magnet_with_peer(&hash, seeder.addr), json!({}))
             .await;
         app.wait_complete(&token, &hash, SLOW).await;
-        let path = app.downloads().join(name);
+        let path = app.admin_downloads().join(name);
         assert!(path.join("file-0.bin").exists());
 
         let (status, v) = app
@@ -301,5 +307,8 @@ async fn live_details_then_pause_and_resume_mid_download() {
         .await;
     assert_eq!(status, 200, "{v}");
     app.wait_complete(&token, &hash, SLOW).await;
-    assert_same_tree(&content.root(), &app.downloads().join("paused-content"));
+    assert_same_tree(
+        &content.root(),
+        &app.admin_downloads().join("paused-content"),
+    );
 }

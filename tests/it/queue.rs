@@ -100,7 +100,7 @@ async fn five_torrents_two_slots_priority_order_and_all_complete() {
         "queued torrents started out of order: {started:?} (hashes {h:?})"
     );
     for (content, _, _) in &swarms {
-        assert_same_tree(&content.root(), &app.downloads().join(&content.name));
+        assert_same_tree(&content.root(), &app.admin_downloads().join(&content.name));
     }
 }
 

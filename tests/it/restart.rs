@@ -60,7 +60,10 @@ async fn restart_mid_download_resumes_without_downloading_again() {
     assert_eq!(resumed["priority"], "high");
 
     let done = app.wait_complete(&token, &hash, SLOW).await;
-    assert_same_tree(&content.root(), &app.downloads().join("restart-content"));
+    assert_same_tree(
+        &content.root(),
+        &app.admin_downloads().join("restart-content"),
+    );
     let fetched = done["downloadedSession"]
         .as_u64()
         .expect("downloadedSession");

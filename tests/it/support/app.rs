@@ -23,6 +23,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub dir: TempDir,
     pub admin_token: String,
+    /// The admin's user id: their files are in [`TestApp::admin_downloads`].
+    pub admin_id: String,
     pub peer_addr: SocketAddr,
     pub bus: std::sync::Arc<torrentedge::events::Bus>,
     shutdown: CancellationToken,
@@ -76,17 +78,39 @@ impl TestApp {
             client: reqwest::Client::new(),
             dir,
             admin_token: String::new(),
+            admin_id: String::new(),
             peer_addr,
             bus,
             shutdown,
             join: Some(join),
         };
         me.admin_token = me.login("admin", ADMIN_PASSWORD).await;
+        me.admin_id = me.user_id(&me.admin_token).await;
         me
     }
 
+    /// `DOWNLOAD_PATH`: every user's folder is below it.
     pub fn downloads(&self) -> PathBuf {
         self.dir.path().join("downloads")
+    }
+
+    /// The folder of one user's torrents.
+    pub fn user_downloads(&self, user_id: &str) -> PathBuf {
+        self.downloads().join("users").join(user_id)
+    }
+
+    /// The folder of the admin's torrents (where most tests add theirs).
+    pub fn admin_downloads(&self) -> PathBuf {
+        self.user_downloads(&self.admin_id)
+    }
+
+    /// The id of the user a token belongs to.
+    pub async fn user_id(&self, token: &str) -> String {
+        let (status, me) = self
+            .call(Method::GET, "/api/users/me", Some(token), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        me["id"].as_str().expect("user id").to_owned()
     }
 
     /// Stops the server gracefully and hands back its directory.

@@ -1,0 +1,414 @@
+//! Moving librqbit towards what the records say: attaching torrents, running and
+//! stopping them by the queue plan, fetching magnets' metadata, and forgetting removed
+//! torrents. Everything that changes a record goes through [`Engine::save`] under the
+//! operations lock, like the user-facing operations do.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use librqbit::api::TorrentIdOrHash;
+use librqbit::{
+    AddTorrent, AddTorrentOptions, AddTorrentResponse, ListenerMode, ListenerOptions,
+    SessionOptions,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::entry::{Desired, Handle};
+use super::{Engine, EngineError, Ops, PieceCounts, Torrents, files, lock, queue, source};
+use crate::config::EngineConfig;
+use crate::events::{Draft, EventType};
+
+impl Engine {
+    /// Hands a torrent whose metadata is known to librqbit, paused: it checks what is on
+    /// disk, and [`Engine::reconcile`] decides whether it runs. Failures put the torrent
+    /// in the error state rather than losing it.
+    pub(super) async fn attach(&self, ops: &Ops<'_>, hash: &str) {
+        let (bytes, peers, root) = {
+            let map = lock(&self.torrents);
+            let Some(e) = map.get(hash) else { return };
+            let Some(bytes) = e.rec.torrent_bytes.clone() else {
+                return;
+            };
+            let root = files::root_of(&self.download_path(), &e.rec);
+            (bytes, parse_peers(&e.rec.initial_peers), root)
+        };
+        let cfg = self.config();
+        let result = async {
+            let info = source::inspect_torrent(&bytes)?;
+            source::check_layout_on_disk(&root, &info.files)?;
+            std::fs::create_dir_all(&root).map_err(|e| EngineError::Internal(e.into()))?;
+            let folder = match &info.sub_folder {
+                Some(sub) => root.join(sub),
+                None => root.clone(),
+            };
+            let opts = AddTorrentOptions {
+                paused: true,
+                // Our own files from an earlier run: librqbit checks them and goes on.
+                // No other torrent's files can be here: adding refuses overlaps.
+                overwrite: true,
+                output_folder: Some(folder.to_string_lossy().into_owned()),
+                initial_peers: Some(peers),
+                peer_limit: Some(cfg.max_peer_connections),
+                ..Default::default()
+            };
+            let resp = self
+                .session
+                .add_torrent(AddTorrent::from_bytes(bytes), Some(opts))
+                .await
+                .map_err(EngineError::Internal)?;
+            match resp {
+                AddTorrentResponse::Added(_, h) | AddTorrentResponse::AlreadyManaged(_, h) => Ok(h),
+                AddTorrentResponse::ListOnly(_) => Err(EngineError::Internal(anyhow::anyhow!(
+                    "unexpected list-only answer"
+                ))),
+            }
+        }
+        .await;
+        match result {
+            Ok(h) => {
+                if let Some(e) = lock(&self.torrents).get_mut(hash) {
+                    e.handle = Some(h);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(info_hash = %hash, error = %err, "cannot start torrent");
+                self.fail(ops, hash, err.to_string()).await;
+            }
+        }
+    }
+
+    /// Puts a torrent in the error state, with its `torrent:error` event.
+    async fn fail(&self, ops: &Ops<'_>, hash: &str, message: String) {
+        let Some(mut rec) = lock(&self.torrents).get(hash).map(|e| e.rec.clone()) else {
+            return;
+        };
+        rec.error = Some(message.clone());
+        let event = Draft::torrent(
+            EventType::Error,
+            hash,
+            &rec.owner_id,
+            serde_json::json!({ "message": message }),
+        );
+        if let Err(e) = self.save(ops, vec![rec], vec![event]).await {
+            tracing::error!(info_hash = %hash, error = %e, "recording a torrent's failure");
+        }
+    }
+
+    /// Moves librqbit towards what the records say. Takes the operations lock.
+    pub async fn reconcile(self: &Arc<Self>) {
+        let ops = self.ops.lock().await;
+        self.reconcile_locked(&ops).await;
+    }
+
+    /// [`Engine::reconcile`] for callers already holding the operations lock.
+    pub(super) async fn reconcile_locked(self: &Arc<Self>, ops: &Ops<'_>) {
+        let max = self.config().max_concurrent;
+        let mut to_run = Vec::new();
+        let mut to_stop = Vec::new();
+        let mut to_resolve = Vec::new();
+        let counts = {
+            let mut map = lock(&self.torrents);
+            let counts = assign_slots(&mut map, max);
+            for (hash, e) in map.iter_mut() {
+                let desired = e.desired();
+                if desired == Desired::Stop || e.is_complete() {
+                    if let Some(w) = e.completion_waiter.take() {
+                        w.abort();
+                    }
+                } else if let (Some(h), None) = (&e.handle, &e.completion_waiter) {
+                    e.completion_waiter = Some(self.spawn_completion_waiter(h.clone()));
+                }
+                match (desired, &e.handle) {
+                    (Desired::Run, Some(h)) if h.is_paused() => to_run.push(h.clone()),
+                    (Desired::Run, None) if e.should_resolve() => to_resolve.push(hash.clone()),
+                    (Desired::Stop, Some(h)) if !h.is_paused() => to_stop.push(h.clone()),
+                    (Desired::Stop, None) => {
+                        if let Some(r) = e.resolver.take() {
+                            r.abort();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            counts
+        };
+        self.announce_queue(ops, counts).await;
+        for h in to_stop {
+            if let Err(err) = self.session.pause(&h).await {
+                tracing::debug!(error = %err, "pause");
+            }
+        }
+        for h in to_run {
+            let ready =
+                h.with_state(|s| !matches!(s, librqbit::ManagedTorrentState::Initializing(_)));
+            if ready && let Err(err) = self.session.unpause(&h).await {
+                tracing::debug!(error = %err, "unpause");
+            }
+        }
+        for hash in to_resolve {
+            self.spawn_resolver(hash);
+        }
+    }
+
+    /// Emits `queue:updated` when the number of downloading or waiting torrents changed.
+    async fn announce_queue(&self, _ops: &Ops<'_>, counts: (usize, usize)) {
+        if *lock(&self.last_queue) == Some(counts) {
+            return;
+        }
+        let (active, queued) = counts;
+        let stats =
+            serde_json::json!({ "stats": { "activeCount": active, "queuedCount": queued } });
+        match self
+            .bus
+            .emit(vec![Draft::global(EventType::QueueUpdated, stats)])
+            .await
+        {
+            Ok(()) => *lock(&self.last_queue) = Some(counts),
+            Err(e) => tracing::warn!(error = %e, "announcing the queue; will retry"),
+        }
+    }
+
+    fn spawn_completion_waiter(self: &Arc<Self>, h: Handle) -> tokio::task::AbortHandle {
+        let engine = Arc::downgrade(self);
+        tokio::spawn(async move {
+            if h.wait_until_completed().await.is_ok()
+                && let Some(engine) = engine.upgrade()
+            {
+                engine.wake.notify_one();
+            }
+        })
+        .abort_handle()
+    }
+
+    /// Fetches a magnet's metadata from peers in the background, without downloading.
+    fn spawn_resolver(self: &Arc<Self>, hash: String) {
+        let (magnet, peers) = {
+            let map = lock(&self.torrents);
+            let Some(e) = map.get(&hash) else { return };
+            (
+                e.rec.magnet.clone().unwrap_or_default(),
+                parse_peers(&e.rec.initial_peers),
+            )
+        };
+        let engine = self.clone();
+        let h2 = hash.clone();
+        let task = tokio::spawn(async move {
+            let opts = AddTorrentOptions {
+                list_only: true,
+                initial_peers: Some(peers),
+                ..Default::default()
+            };
+            let res = engine
+                .session
+                .add_torrent(AddTorrent::from_url(magnet), Some(opts))
+                .await;
+            engine.on_metadata(&h2, res).await;
+        });
+        if let Some(e) = lock(&self.torrents).get_mut(&hash) {
+            e.resolver = Some(task.abort_handle());
+        }
+    }
+
+    async fn on_metadata(self: &Arc<Self>, hash: &str, res: anyhow::Result<AddTorrentResponse>) {
+        let ops = self.ops.lock().await;
+        let fetched = match res {
+            Ok(AddTorrentResponse::ListOnly(l)) => Ok((l.torrent_bytes, l.seen_peers)),
+            Ok(_) => Err(anyhow::anyhow!("unexpected answer to a metadata request")),
+            Err(e) => Err(e),
+        };
+        let (bytes, seen) = {
+            let mut map = lock(&self.torrents);
+            let Some(e) = map.get_mut(hash) else { return };
+            e.resolver = None;
+            match fetched {
+                Ok(ok) => {
+                    e.resolve_failures = 0;
+                    e.resolve_after = None;
+                    e.resolve_error = None;
+                    ok
+                }
+                Err(err) => {
+                    // Transient: no peer answered. Keep the magnet and try again later.
+                    e.resolve_failures += 1;
+                    let backoff = resolve_backoff(e.resolve_failures);
+                    e.resolve_after = Some(std::time::Instant::now() + backoff);
+                    e.resolve_error = Some(format!("fetching metadata: {err:#}"));
+                    tracing::info!(info_hash = %hash, error = %err, ?backoff, "metadata not found yet, will retry");
+                    return;
+                }
+            }
+        };
+        if let Err(err) = self.take_metadata(&ops, hash, bytes, &seen).await {
+            tracing::warn!(info_hash = %hash, error = %err, "refusing the metadata peers sent");
+            self.fail(&ops, hash, err.to_string()).await;
+        }
+        self.reconcile_locked(&ops).await;
+    }
+
+    /// Keeps a magnet's metadata (checked as hostile as an uploaded file, and for
+    /// overlaps with other torrents' files), with its `torrent:metadata` event, and
+    /// attaches the torrent.
+    async fn take_metadata(
+        &self,
+        ops: &Ops<'_>,
+        hash: &str,
+        bytes: bytes::Bytes,
+        seen: &[SocketAddr],
+    ) -> Result<(), EngineError> {
+        let info = source::inspect_torrent(&bytes)?;
+        let (rec, paths) = {
+            let map = lock(&self.torrents);
+            let Some(e) = map.get(hash) else {
+                return Ok(());
+            };
+            let mut rec = e.rec.clone();
+            rec.torrent_bytes = Some(bytes);
+            rec.name = info.name.clone().or(rec.name);
+            rec.total_bytes = info.total_bytes;
+            for p in seen.iter().map(|p| p.to_string()) {
+                if !rec.initial_peers.contains(&p) {
+                    rec.initial_peers.push(p);
+                }
+            }
+            let paths = self.paths_of(&rec);
+            Self::check_no_overlap(&map, hash, &paths)?;
+            (rec, paths)
+        };
+        let data = serde_json::json!({ "name": rec.name, "totalBytes": rec.total_bytes });
+        let event = Draft::torrent(EventType::Metadata, hash, &rec.owner_id, data);
+        self.save(ops, vec![rec.clone()], vec![event]).await?;
+        if let Some(e) = lock(&self.torrents).get_mut(hash) {
+            e.paths = paths;
+        }
+        tracing::info!(info_hash = %hash, name = ?rec.name, "magnet metadata received");
+        self.attach(ops, hash).await;
+        Ok(())
+    }
+
+    /// A torrent whose librqbit state is an error gets a fresh start; one that never got
+    /// to librqbit (bad metadata, disk) is attached again.
+    pub(super) async fn retry_failed(self: &Arc<Self>, ops: &Ops<'_>, hash: &str) {
+        let (handle, needs_attach) = {
+            let mut map = lock(&self.torrents);
+            let Some(e) = map.get_mut(hash) else { return };
+            e.resolve_after = None;
+            e.resolve_failures = 0;
+            (
+                e.handle.clone(),
+                e.handle.is_none() && e.rec.torrent_bytes.is_some(),
+            )
+        };
+        if let Some(h) = handle
+            && matches!(h.stats().state, librqbit::TorrentStatsState::Error)
+            && let Err(err) = self.session.unpause(&h).await
+        {
+            tracing::debug!(error = %err, "restart after error");
+        }
+        if needs_attach {
+            self.attach(ops, hash).await;
+        }
+        self.reconcile_locked(ops).await;
+    }
+
+    /// Drops a removed torrent from memory and from librqbit (its files stay: deleting
+    /// them is the caller's, see [`files`]).
+    pub(super) async fn forget(&self, hash: &str) {
+        let Some(e) = lock(&self.torrents).remove(hash) else {
+            return;
+        };
+        for task in [e.resolver, e.completion_waiter].into_iter().flatten() {
+            task.abort();
+        }
+        if let Some(h) = e.handle
+            && let Err(err) = self
+                .session
+                .delete(TorrentIdOrHash::Id(h.id()), false)
+                .await
+        {
+            tracing::warn!(info_hash = %hash, error = %err, "removing from the engine");
+        }
+    }
+
+    pub(super) fn pieces(&self, h: &Handle) -> PieceCounts {
+        let length = h
+            .with_metadata(|m| m.info.lengths().default_piece_length())
+            .unwrap_or(0);
+        match self.api.api_dump_haves(TorrentIdOrHash::Id(h.id())) {
+            Ok((bits, total)) => PieceCounts {
+                have: bits.count_ones() as u32,
+                total,
+                length,
+            },
+            Err(_) => PieceCounts {
+                total: h
+                    .with_metadata(|m| m.info.lengths().total_pieces())
+                    .unwrap_or(0),
+                length,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// Runs the queue plan over every torrent and marks which hold a download slot and
+/// where the others wait. Returns (slots taken, torrents waiting).
+pub(super) fn assign_slots(map: &mut Torrents, max: usize) -> (usize, usize) {
+    let candidates: Vec<queue::Candidate<'_>> = map
+        .values()
+        .map(|e| queue::Candidate {
+            info_hash: &e.rec.info_hash,
+            priority: e.rec.priority,
+            added_at: e.rec.added_at,
+            wants_download: e.wants_download(),
+        })
+        .collect();
+    let plan = queue::plan(&candidates, max);
+    let counts = (plan.active.len(), plan.queued.len());
+    let active: HashSet<String> = plan.active.iter().map(|s| s.to_string()).collect();
+    let positions: std::collections::HashMap<String, usize> = plan
+        .queued
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.to_string(), i + 1))
+        .collect();
+    for (hash, e) in map.iter_mut() {
+        e.active = active.contains(hash);
+        e.queue_position = positions.get(hash).copied();
+    }
+    counts
+}
+
+pub(super) fn session_options(cfg: &EngineConfig, cancel: &CancellationToken) -> SessionOptions {
+    SessionOptions {
+        dht: if cfg.enable_dht {
+            Some(Default::default())
+        } else {
+            None
+        },
+        disable_local_service_discovery: !cfg.enable_lsd,
+        disable_trackers: !cfg.enable_trackers,
+        listen: Some(ListenerOptions {
+            mode: ListenerMode::TcpOnly,
+            listen_addr: cfg.peer_listen,
+            ..Default::default()
+        }),
+        peer_limit: Some(cfg.max_peer_connections),
+        ratelimits: librqbit::limits::LimitsConfig {
+            download_bps: NonZeroU32::new(cfg.download_limit),
+            upload_bps: NonZeroU32::new(cfg.upload_limit),
+        },
+        cancellation_token: Some(cancel.child_token()),
+        ..Default::default()
+    }
+}
+
+/// Wait before the n-th retry of a metadata fetch: 2 s doubling up to 2 minutes.
+fn resolve_backoff(failures: u32) -> std::time::Duration {
+    std::time::Duration::from_secs((1u64 << failures.min(7)).min(120))
+}
+
+fn parse_peers(peers: &[String]) -> Vec<SocketAddr> {
+    peers.iter().filter_map(|p| p.parse().ok()).collect()
+}

@@ -1,0 +1,267 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::*;
+use crate::store::{Consumed, Millis, RefreshToken, Role, SqliteStore, Store, StoreResult, User};
+
+async fn bus(cap: usize) -> Arc<Bus> {
+    let store: DynStore = Arc::new(SqliteStore::open_in_memory().unwrap());
+    Bus::new(store, cap, true).await.unwrap()
+}
+
+fn piece(i: u32) -> Draft {
+    Draft::torrent(EventType::Piece, "h", "u", json!({ "index": i }))
+}
+
+#[tokio::test]
+async fn envelope_is_flat_and_camel_case() {
+    let bus = bus(10).await;
+    let mut rx = bus.subscribe();
+    let draft = Draft::torrent(EventType::Progress, "ab", "u1", json!({"percentage": 12.5}));
+    bus.emit(vec![draft]).await.unwrap();
+    let e = rx.recv().await.unwrap();
+    let v = serde_json::to_value(&*e).unwrap();
+    assert_eq!(v["type"], "torrent:progress");
+    assert_eq!(v["infoHash"], "ab");
+    assert_eq!(v["userId"], "u1");
+    assert_eq!(v["percentage"], 12.5);
+    assert_eq!(v["seq"], 1);
+    assert!(v["id"].as_str().unwrap().len() >= 32);
+    let back: Envelope = serde_json::from_value(v).unwrap();
+    assert_eq!(&back, &*e);
+}
+
+#[tokio::test]
+async fn payload_fields_named_like_the_envelope_are_dropped() {
+    let bus = bus(10).await;
+    let mut rx = bus.subscribe();
+    let payload = json!({"infoHash": "other", "seq": 99, "type": "x", "name": "n"});
+    bus.emit(vec![Draft::torrent(EventType::Added, "ab", "u", payload)])
+        .await
+        .unwrap();
+    let e = rx.recv().await.unwrap();
+    let text = serde_json::to_string(&*e).unwrap();
+    assert_eq!(text.matches("\"infoHash\"").count(), 1, "{text}");
+    let back: Envelope = serde_json::from_str(&text).expect("parses back");
+    assert_eq!(
+        (back.seq, back.info_hash.as_deref(), back.kind.as_str()),
+        (1, Some("ab"), "torrent:added")
+    );
+    assert_eq!(back.data.get("name"), Some(&json!("n")));
+}
+
+#[tokio::test]
+async fn seq_increases_and_replay_covers_the_ring() {
+    let bus = bus(3).await;
+    for i in 0..5 {
+        bus.emit(vec![piece(i)]).await.unwrap();
+    }
+    assert_eq!(bus.last_seq(), 5);
+    let (replay, _) = bus.resume_from(3);
+    match replay {
+        Replay::Events(ev) => {
+            assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5])
+        }
+        Replay::Gap => panic!("3 is still covered"),
+    }
+    assert!(matches!(bus.resume_from(2).0, Replay::Events(ref v) if v.len() == 3));
+    assert!(
+        matches!(bus.resume_from(1).0, Replay::Gap),
+        "seq 2 fell out of the ring"
+    );
+    assert!(matches!(bus.resume_from(5).0, Replay::Events(ref v) if v.is_empty()));
+    assert!(
+        matches!(bus.resume_from(99).0, Replay::Gap),
+        "a seq from the future"
+    );
+}
+
+#[tokio::test]
+async fn every_event_is_in_the_outbox_before_a_subscriber_sees_it() {
+    let store: DynStore = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let bus = Bus::new(store.clone(), 10, true).await.unwrap();
+    let mut rx = bus.subscribe();
+    bus.emit((0..3).map(piece).collect()).await.unwrap();
+    for seq in 1..=3 {
+        let e = rx.recv().await.unwrap();
+        assert_eq!(e.seq, seq);
+        let stored = store.outbox_peek(10).await.unwrap();
+        let row = stored.iter().find(|r| r.seq == seq).expect("in the outbox");
+        let back: Envelope = serde_json::from_slice(&row.payload).unwrap();
+        assert_eq!(&back, &*e, "the outbox holds exactly what subscribers get");
+    }
+}
+
+#[tokio::test]
+async fn a_restart_continues_the_seq_without_a_gap() {
+    let store: DynStore = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let first = Bus::new(store.clone(), 4, true).await.unwrap();
+    first.emit(vec![piece(0), piece(1)]).await.unwrap();
+    let second = Bus::new(store, 4, true).await.unwrap();
+    assert_eq!(second.last_seq(), 2);
+    let mut rx = second.subscribe();
+    second.emit(vec![piece(2)]).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap().seq, 3);
+}
+
+#[tokio::test]
+async fn a_record_and_its_event_are_written_together() {
+    let store: DynStore = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let user = User {
+        id: "u".into(),
+        username: "u".into(),
+        password_hash: "x".into(),
+        role: Role::User,
+        created_at: 0,
+    };
+    store.create_user(&user).await.unwrap();
+    let bus = Bus::new(store.clone(), 4, true).await.unwrap();
+    let rec = TorrentRecord::new("ab".repeat(20), "u".into(), 1);
+    let change = Change {
+        insert: vec![rec.clone()],
+        events: vec![Draft::torrent(
+            EventType::Added,
+            &rec.info_hash,
+            "u",
+            json!({}),
+        )],
+        ..Change::default()
+    };
+    bus.commit(change.clone()).await.unwrap();
+    assert_eq!(store.torrent(&rec.info_hash).await.unwrap(), Some(rec));
+    assert_eq!(store.outbox_len().await.unwrap(), 1);
+    // Inserting it again conflicts: neither the record nor the event is written twice.
+    let mut rx = bus.subscribe();
+    let err = bus.commit(change).await.expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.outbox_len().await.unwrap(), 1);
+    assert!(rx.try_recv().is_err(), "a refused change publishes nothing");
+    assert_eq!(bus.last_seq(), 1);
+}
+
+/// A store whose commits fail while `broken` is set.
+struct Flaky {
+    inner: SqliteStore,
+    broken: AtomicBool,
+}
+
+#[tokio::test]
+async fn a_failed_commit_uses_up_no_seq_and_publishes_nothing() {
+    let flaky = Arc::new(Flaky {
+        inner: SqliteStore::open_in_memory().unwrap(),
+        broken: AtomicBool::new(false),
+    });
+    let store: DynStore = flaky.clone();
+    let bus = Bus::new(store.clone(), 10, true).await.unwrap();
+    let mut rx = bus.subscribe();
+    bus.emit(vec![piece(0)]).await.unwrap();
+    flaky.broken.store(true, Ordering::SeqCst);
+    for i in 1..4 {
+        bus.emit(vec![piece(i)])
+            .await
+            .expect_err("the store is down");
+    }
+    flaky.broken.store(false, Ordering::SeqCst);
+    bus.emit(vec![piece(9)]).await.unwrap();
+    let seqs = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+    assert_eq!(seqs.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        seqs[1].data["index"], 9,
+        "the failed events were never published"
+    );
+    assert!(rx.try_recv().is_err());
+    let stored: Vec<u64> = store
+        .outbox_peek(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(stored, vec![1, 2], "no gap, no seq handed out twice");
+}
+
+#[tokio::test]
+async fn an_outbox_nobody_relays_keeps_only_the_ring() {
+    let store: DynStore = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let bus = Bus::new(store.clone(), 10, false).await.unwrap();
+    for i in 0..TRIM_EVERY as u32 {
+        bus.emit(vec![piece(i)]).await.unwrap();
+    }
+    assert_eq!(store.outbox_len().await.unwrap(), 10);
+    assert_eq!(store.event_seq_mark().await.unwrap(), TRIM_EVERY);
+}
+
+#[async_trait]
+impl Store for Flaky {
+    fn backend_name(&self) -> &'static str {
+        "flaky"
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        self.inner.user_by_id(id).await
+    }
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<User>> {
+        self.inner.user_by_name(name).await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.inner.list_users().await
+    }
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.inner.count_users().await
+    }
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        self.inner.insert_refresh_token(t).await
+    }
+    async fn consume_refresh_token(&self, h: &str, now: Millis) -> StoreResult<Consumed> {
+        self.inner.consume_refresh_token(h, now).await
+    }
+    async fn revoke_token_family(&self, f: &str) -> StoreResult<u64> {
+        self.inner.revoke_token_family(f).await
+    }
+    async fn revoke_user_tokens(&self, u: &str) -> StoreResult<u64> {
+        self.inner.revoke_user_tokens(u).await
+    }
+    async fn purge_expired_tokens(&self, now: Millis) -> StoreResult<u64> {
+        self.inner.purge_expired_tokens(now).await
+    }
+    async fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+        self.inner.settings().await
+    }
+    async fn save_settings(&self, s: &[(String, String)]) -> StoreResult<()> {
+        self.inner.save_settings(s).await
+    }
+    async fn commit(&self, c: &Commit) -> StoreResult<u64> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected fault".into()));
+        }
+        self.inner.commit(c).await
+    }
+    async fn torrent(&self, h: &str) -> StoreResult<Option<TorrentRecord>> {
+        self.inner.torrent(h).await
+    }
+    async fn list_torrents(&self) -> StoreResult<Vec<TorrentRecord>> {
+        self.inner.list_torrents().await
+    }
+    async fn event_seq_mark(&self) -> StoreResult<u64> {
+        self.inner.event_seq_mark().await
+    }
+    async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxRecord>> {
+        self.inner.outbox_peek(limit).await
+    }
+    async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64> {
+        self.inner.outbox_remove(seqs).await
+    }
+    async fn outbox_remove_through(&self, seq: u64) -> StoreResult<u64> {
+        self.inner.outbox_remove_through(seq).await
+    }
+    async fn outbox_len(&self) -> StoreResult<u64> {
+        self.inner.outbox_len().await
+    }
+}

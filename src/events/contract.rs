@@ -1,0 +1,105 @@
+//! The event contract: the event types, named as clients see them, and the envelope
+//! every sink receives.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Event types, named as in the contract (`torrent:progress`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Added,
+    Metadata,
+    Progress,
+    Piece,
+    Complete,
+    Seeding,
+    Paused,
+    Resumed,
+    Removed,
+    Error,
+    QueueUpdated,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 11] = [
+        Self::Added,
+        Self::Metadata,
+        Self::Progress,
+        Self::Piece,
+        Self::Complete,
+        Self::Seeding,
+        Self::Paused,
+        Self::Resumed,
+        Self::Removed,
+        Self::Error,
+        Self::QueueUpdated,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Added => "torrent:added",
+            Self::Metadata => "torrent:metadata",
+            Self::Progress => "torrent:progress",
+            Self::Piece => "torrent:piece",
+            Self::Complete => "torrent:complete",
+            Self::Seeding => "torrent:seeding",
+            Self::Paused => "torrent:paused",
+            Self::Resumed => "torrent:resumed",
+            Self::Removed => "torrent:removed",
+            Self::Error => "torrent:error",
+            Self::QueueUpdated => "queue:updated",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Frequent events, delivered to browsers only for torrents they subscribed to.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Self::Progress | Self::Piece)
+    }
+}
+
+/// One event as every sink sees it: the envelope with the payload's fields beside it,
+/// so `event.percentage` reads like the seed's clients expect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    /// Unique (UUID v4): consumers deduplicate by it.
+    pub id: String,
+    /// Strictly increasing.
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Milliseconds since the Unix epoch.
+    pub ts: i64,
+    pub info_hash: Option<String>,
+    /// The owner of the torrent; absent for server-wide events.
+    pub user_id: Option<String>,
+    /// The payload. Never holds an envelope field name ([`Envelope::FIELDS`]): the bus
+    /// removes those, so the serialized event has each key once.
+    #[serde(flatten)]
+    pub data: Map<String, Value>,
+}
+
+impl Envelope {
+    /// The envelope's own keys, as serialized.
+    pub const FIELDS: [&str; 6] = ["id", "seq", "type", "ts", "infoHash", "userId"];
+
+    pub fn event_type(&self) -> Option<EventType> {
+        EventType::from_name(&self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventType;
+
+    #[test]
+    fn names_round_trip() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_name(t.name()), Some(t));
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The SQLite schema, its migrations and the connection settings.
+//!
+//! The schema version lives in `PRAGMA user_version`. [`MIGRATIONS`] lists the SQL that
+//! takes the database from version `i` to `i + 1`; opening a database applies every
+//! pending step in one transaction, so a database is either fully upgraded or untouched.
+//! A database newer than this build knows is refused rather than misread.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{SqlResultExt, backend_msg};
+use crate::store::StoreResult;
+
+/// How long a statement waits for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
+/// Append new steps; never edit a step that has shipped.
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+
+/// Version 1: users, refresh tokens and torrents.
+pub(super) const SCHEMA_V1: &str = "
+CREATE TABLE users (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    username      TEXT    NOT NULL UNIQUE,
+    password_hash TEXT    NOT NULL,
+    role          TEXT    NOT NULL CHECK (role IN ('admin', 'user')),
+    created_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX users_by_created ON users (created_at, id);
+
+CREATE TABLE refresh_tokens (
+    token_hash TEXT    NOT NULL PRIMARY KEY,
+    user_id    TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    family_id  TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    revoked    INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+) STRICT;
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user_id);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at);
+
+CREATE TABLE torrents (
+    info_hash          TEXT    NOT NULL PRIMARY KEY,
+    owner_id           TEXT    NOT NULL REFERENCES users (id),
+    name               TEXT,
+    magnet             TEXT,
+    torrent_bytes      BLOB,
+    initial_peers      TEXT    NOT NULL DEFAULT '[]',
+    priority           TEXT    NOT NULL CHECK (priority IN ('high', 'normal', 'low')),
+    paused             INTEGER NOT NULL CHECK (paused IN (0, 1)),
+    added_at           INTEGER NOT NULL,
+    completed_at       INTEGER,
+    seeding_stopped_at INTEGER,
+    total_bytes        INTEGER NOT NULL CHECK (total_bytes >= 0),
+    downloaded_bytes   INTEGER NOT NULL CHECK (downloaded_bytes >= 0),
+    uploaded_bytes     INTEGER NOT NULL CHECK (uploaded_bytes >= 0),
+    error              TEXT
+) STRICT;
+CREATE INDEX torrents_by_added ON torrents (added_at, info_hash);
+CREATE INDEX torrents_by_owner ON torrents (owner_id);
+";
+
+/// Version 2: the event pipeline. `meta` holds named counters; its `event_seq` row is
+/// the highest event sequence number ever reserved (0: none yet). `outbox` holds the
+/// events not yet relayed, keyed by their sequence number.
+const SCHEMA_V2: &str = "
+CREATE TABLE meta (
+    key   TEXT    NOT NULL PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('event_seq', 0);
+
+CREATE TABLE outbox (
+    seq        INTEGER NOT NULL PRIMARY KEY CHECK (seq >= 0),
+    key        TEXT    NOT NULL,
+    payload    BLOB    NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+";
+
+/// Version 3: one durable step for a state change and its event. `meta.event_seq`
+/// becomes the highest seq committed (it was the highest reserved: a database from
+/// version 2 continues above it). Torrents remember the pieces already announced and
+/// the folder of their files (empty: the root of `DOWNLOAD_PATH`, where torrents added
+/// before per-user folders keep their files). `settings` keeps what administrators
+/// changed at runtime.
+const SCHEMA_V3: &str = "
+ALTER TABLE torrents ADD COLUMN announced_pieces BLOB NOT NULL DEFAULT x'';
+ALTER TABLE torrents ADD COLUMN save_dir TEXT NOT NULL DEFAULT '';
+CREATE TABLE settings (
+    key   TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+";
+
+// --- connection setup and migrations ----------------------------------------------------
+
+pub(super) fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .db()?;
+    // In-memory databases report "memory"; anything else means WAL was refused.
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        tracing::warn!(journal_mode = %mode, "sqlite refused WAL journal mode");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL").db()?;
+    conn.pragma_update(None, "foreign_keys", true).db()?;
+    Ok(())
+}
+
+/// Applies every pending migration in one write transaction. The version is read
+/// inside that transaction, so two processes opening one file cannot both migrate.
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    let current = schema_version(&tx)?;
+    if current > MIGRATIONS.len() {
+        return Err(backend_msg(format!(
+            "database schema version {current} is newer than this build supports ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(sql).db()?;
+        tx.pragma_update(None, "user_version", step + 1).db()?;
+        tracing::info!(version = step + 1, "sqlite schema migrated");
+    }
+    tx.commit().db()
+}
+
+pub(super) fn schema_version(conn: &Connection) -> StoreResult<usize> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .db()?;
+    usize::try_from(version)
+        .map_err(|_| backend_msg(format!("invalid database schema version {version}")))
+}
