@@ -120,6 +120,14 @@ impl Trashed {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        self.remove_trash_if_empty();
+    }
+
+    /// The trash folder itself goes once no removal uses it.
+    fn remove_trash_if_empty(&self) {
+        if let Some(trash) = self.dir.parent() {
+            let _ = std::fs::remove_dir(trash);
+        }
     }
 
     /// Deletes the moved files for good, and the torrent's folders they leave empty.
@@ -129,6 +137,7 @@ impl Trashed {
         {
             tracing::warn!(dir = %self.dir.display(), error = %e, "emptying the trash");
         }
+        self.remove_trash_if_empty();
         for (from, _) in &self.moved {
             remove_empty_parents(root, from);
         }

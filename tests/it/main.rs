@@ -7,6 +7,7 @@ mod bad_input;
 mod binary;
 mod download;
 mod events;
+mod integrity;
 mod kafka;
 mod lifecycle;
 mod proxy;

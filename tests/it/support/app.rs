@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use torrentedge::app::App;
 use torrentedge::config::Config;
+use torrentedge::engine::Hooks;
 
 use super::wait_for;
 
@@ -42,6 +43,11 @@ impl TestApp {
 
     /// Starts a server whose state lives in `dir` (so a test can restart on the same one).
     pub async fn spawn_in(dir: TempDir, vars: &[(&str, &str)]) -> Self {
+        Self::spawn_hooked(dir, vars, Hooks::default()).await
+    }
+
+    /// [`TestApp::spawn_in`] with test hooks in the engine.
+    pub async fn spawn_hooked(dir: TempDir, vars: &[(&str, &str)], hooks: Hooks) -> Self {
         let mut all: Vec<(String, String)> = [
             ("HOST", "127.0.0.1"),
             ("PORT", "0"),
@@ -66,7 +72,7 @@ impl TestApp {
         ));
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_vars(all).expect("test config");
-        let app = App::build(config).await.expect("server starts");
+        let app = App::build_with(config, hooks).await.expect("server starts");
         let addr = app.local_addr();
         let peer_addr = app.engine().peer_addr().expect("engine listens for peers");
         let shutdown = app.shutdown_token();
