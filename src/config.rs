@@ -105,6 +105,9 @@ pub struct EngineConfig {
     pub url_max_bytes: usize,
     pub url_timeout: Duration,
     pub allow_private_urls: bool,
+    /// Whether trackers (magnet `tr=`, `.torrent` announce URLs) on loopback and private
+    /// addresses are announced to; link-local ones never are. `ALLOW_PRIVATE_TRACKERS`.
+    pub allow_private_trackers: bool,
     /// How often the engine samples torrents (progress, queue, seeding policy).
     pub tick: Duration,
 }
@@ -208,6 +211,7 @@ impl Config {
                 url_max_bytes: v.parse("TORRENT_URL_MAX_BYTES", 10 * 1024 * 1024)?,
                 url_timeout: Duration::from_secs(v.parse("TORRENT_URL_TIMEOUT", 30)?),
                 allow_private_urls: v.parse("ALLOW_PRIVATE_URLS", false)?,
+                allow_private_trackers: v.parse("ALLOW_PRIVATE_TRACKERS", false)?,
                 tick: Duration::from_millis(v.parse("ENGINE_TICK_MS", 1000)?),
             },
             auth: AuthConfig {
@@ -355,6 +359,19 @@ mod tests {
         assert_eq!(
             cfg(&[("ENABLE_DHT", "maybe")]).unwrap_err().var,
             "ENABLE_DHT"
+        );
+    }
+
+    #[test]
+    fn private_trackers_are_off_unless_allowed() {
+        assert!(!cfg(&[]).unwrap().engine.allow_private_trackers);
+        let on = cfg(&[("ALLOW_PRIVATE_TRACKERS", "true")]).unwrap();
+        assert!(on.engine.allow_private_trackers);
+        assert_eq!(
+            cfg(&[("ALLOW_PRIVATE_TRACKERS", "sometimes")])
+                .unwrap_err()
+                .var,
+            "ALLOW_PRIVATE_TRACKERS"
         );
     }
 

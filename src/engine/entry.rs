@@ -257,6 +257,7 @@ impl Entry {
             pieces,
             downloaded_session: self.session_fetched,
             save_path,
+            dropped_trackers: Vec::new(), // issue 6: filled in by Engine::details
         }
     }
 }

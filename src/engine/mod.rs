@@ -185,6 +185,8 @@ impl Engine {
             }
         }
         let hash = rec.info_hash.clone();
+        // issue 6: tracker names are resolved now, not under the operations lock.
+        source::trackers::resolve_tracker_names(&rec, (&cfg).into()).await;
         let _ops = self.ops.lock().await;
         if lock(&self.torrents).contains_key(&hash) {
             return Err(EngineError::AlreadyExists(hash));
@@ -231,6 +233,8 @@ impl Engine {
         let result = async {
             let info = source::inspect_torrent(&bytes)?;
             source::check_layout_on_disk(&cfg.download_path, &info.files)?;
+            // issue 6: librqbit gets only the trackers the policy allows.
+            let bytes = source::trackers::screen_torrent(&bytes, (&cfg).into()).await?;
             let opts = AddTorrentOptions {
                 paused: true,
                 overwrite: true,
@@ -376,6 +380,8 @@ impl Engine {
         let engine = self.clone();
         let h2 = hash.clone();
         let task = tokio::spawn(async move {
+            // issue 6: librqbit gets only the trackers the policy allows.
+            let magnet = source::trackers::screen_magnet(&magnet, (&engine.config()).into()).await;
             let opts = AddTorrentOptions {
                 list_only: true,
                 initial_peers: Some(peers),
@@ -606,6 +612,7 @@ impl Engine {
     pub fn details(&self, actor: &Actor, hash: &str) -> Result<TorrentDetails> {
         let hash = normalize_hash(hash)?;
         let root = self.config().download_path;
+        let policy = source::trackers::TrackerPolicy::from(&self.config()); // issue 6
         let map = lock(&self.torrents);
         let e = map
             .get(&hash)
@@ -616,7 +623,11 @@ impl Engine {
             .as_ref()
             .map(|h| self.pieces(h))
             .unwrap_or_default();
-        Ok(e.details(pieces, &root))
+        // issue 6: was `Ok(e.details(pieces, &root))`; the details also say which trackers
+        // of the record's magnet or .torrent librqbit was not given.
+        let mut details = e.details(pieces, &root);
+        details.dropped_trackers = source::trackers::dropped_trackers(&e.rec, policy);
+        Ok(details)
     }
 
     fn pieces(&self, h: &Handle) -> PieceCounts {

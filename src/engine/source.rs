@@ -6,9 +6,11 @@
 //! component that is empty, `.`/`..`, absolute, or holds a separator, a NUL or a drive
 //! prefix makes the whole torrent refused. URLs are fetched with a size cap, a timeout
 //! and the address policy of [`address`]: never from link-local addresses, and from
-//! loopback or private ones only when allowed.
+//! loopback or private ones only when allowed. Trackers get the same policy ([`trackers`]).
 
 mod address;
+mod bencode;
+pub mod trackers;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
