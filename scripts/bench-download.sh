@@ -298,11 +298,13 @@ run_torrentedge() {
     password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
     mkdir -p "$tmp/server" "$tmp/data" "$tmp/dl"
     # Run from an empty directory: the server reads a `.env` from its working
-    # directory (and its parents), which must not change the benchmark.
+    # directory (and its parents), which must not change the benchmark. The tracker is
+    # on loopback, which the server announces to only when told to.
     (
         cd "$tmp/server"
         exec env HOST=127.0.0.1 PORT="$http_port" PEER_HOST=127.0.0.1 PEER_PORT="$peer_port" \
             DATA_DIR="$tmp/data" DOWNLOAD_PATH="$tmp/dl" ENABLE_DHT=false ENABLE_LSD=false \
+            ALLOW_PRIVATE_TRACKERS=true \
             ADMIN_PASSWORD="$password" ACCESS_TOKEN_TTL=86400 "$server_bin"
     ) </dev/null >"$tmp/server.log" 2>&1 &
     server_pid=$!

@@ -1,11 +1,14 @@
 //! Configuration: the only place that reads the environment (and `.env`).
 //!
 //! Every variable is documented in `.env.example`. Values are parsed once into typed
-//! option structs handed to the modules; a malformed value is a startup error naming the
-//! variable, never a silent default.
+//! option structs handed to the modules; a malformed or out-of-range value is a startup
+//! error naming the variable, never a silent default and never a panic later. Every
+//! number has a documented range (in the field docs below and in `.env.example`).
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,14 +47,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub engine: EngineConfig,
     pub auth: AuthConfig,
-    /// How long shutdown may take before remaining tasks are abandoned. `SHUTDOWN_TIMEOUT` (s).
+    /// How long shutdown may take before remaining tasks are abandoned. `SHUTDOWN_TIMEOUT`, 1 to 3600 s.
     pub shutdown_timeout: Duration,
     /// The server sits behind a reverse proxy that appends the client's address to
     /// `X-Forwarded-For`: use its last entry as the client (for login throttling).
     /// `TRUST_PROXY`. Never enable without a proxy: clients could then pick their address.
     pub trust_proxy: bool,
-    /// Events kept in memory for clients that reconnect (`EVENT_BUFFER`); a client
-    /// that missed more is told to reload.
+    /// Events kept in memory for clients that reconnect (`EVENT_BUFFER`, 1 to 1000000);
+    /// a client that missed more is told to reload.
     pub event_buffer: usize,
     /// The Kafka sink; `None` (off) unless `KAFKA_BROKERS` is set.
     pub kafka: Option<KafkaConfig>,
@@ -65,13 +68,13 @@ pub struct KafkaConfig {
     /// Topic the events go to, created at start when missing. `KAFKA_TOPIC`.
     pub topic: String,
     /// Partitions and replication factor of a topic the sink creates.
-    /// `KAFKA_PARTITIONS`, `KAFKA_REPLICATION_FACTOR`.
+    /// `KAFKA_PARTITIONS` (1 to 10000), `KAFKA_REPLICATION_FACTOR` (1 to 32).
     pub partitions: i32,
     pub replication_factor: i32,
     /// `client.id` the broker sees. `KAFKA_CLIENT_ID`.
     pub client_id: String,
     /// How long the producer keeps trying one message before the relay backs off and
-    /// sends it again. `KAFKA_MESSAGE_TIMEOUT` (s).
+    /// sends it again. `KAFKA_MESSAGE_TIMEOUT`, 1 to 3600 s.
     pub message_timeout: Duration,
 }
 
@@ -80,18 +83,22 @@ pub struct KafkaConfig {
 pub struct EngineConfig {
     /// Where torrent content is written. `DOWNLOAD_PATH`.
     pub download_path: PathBuf,
-    /// Torrents downloading at once; the rest wait in the queue. `MAX_CONCURRENT_TORRENTS`.
+    /// Torrents downloading at once; the rest wait in the queue.
+    /// `MAX_CONCURRENT_TORRENTS`, 1 to 10000.
     pub max_concurrent: usize,
-    /// Peer connections per torrent. `MAX_PEER_CONNECTIONS`.
+    /// Peer connections per torrent. `MAX_PEER_CONNECTIONS`, 1 to 10000.
     pub max_peer_connections: usize,
-    /// Global limits in bytes/s, 0 = unlimited. `DOWNLOAD_LIMIT`, `UPLOAD_LIMIT`.
+    /// Global limits in bytes/s, 0 = unlimited, at most 4294967295.
+    /// `DOWNLOAD_LIMIT`, `UPLOAD_LIMIT`.
     pub download_limit: u32,
     pub upload_limit: u32,
-    /// Address peers connect to. `PEER_HOST`, `PEER_PORT` (0 = any free port).
+    /// Address peers connect to. `PEER_HOST`, `PEER_PORT` (0 to 65535; 0 = any free port).
     pub peer_listen: SocketAddr,
-    /// Stop seeding once uploaded/size reaches this. `SEED_RATIO_LIMIT` (unset or 0 = never).
+    /// Stop seeding once uploaded/size reaches this. `SEED_RATIO_LIMIT`, 0 to 10000
+    /// (unset or 0 = never).
     pub seed_ratio_limit: Option<f64>,
-    /// Stop seeding after this long. `SEED_TIME_LIMIT` in minutes (unset or 0 = never).
+    /// Stop seeding after this long. `SEED_TIME_LIMIT` in minutes, 0 to ten years
+    /// (5256000; unset or 0 = never).
     pub seed_time_limit: Option<Duration>,
     /// Peer discovery switches. `ENABLE_DHT`, `ENABLE_PEX`, `ENABLE_LSD`.
     pub enable_dht: bool,
@@ -100,12 +107,17 @@ pub struct EngineConfig {
     /// Talk to trackers at all. `ENABLE_TRACKERS`.
     pub enable_trackers: bool,
     /// Adding by http(s) URL: size cap and timeout of the fetch, and whether loopback and
-    /// private addresses may be fetched. `TORRENT_URL_MAX_BYTES`, `TORRENT_URL_TIMEOUT` (s),
+    /// private addresses may be fetched (link-local ones never are).
+    /// `TORRENT_URL_MAX_BYTES` (1 KiB to 100 MiB), `TORRENT_URL_TIMEOUT` (1 to 600 s),
     /// `ALLOW_PRIVATE_URLS`.
     pub url_max_bytes: usize,
     pub url_timeout: Duration,
     pub allow_private_urls: bool,
+    /// Whether trackers (magnet `tr=`, `.torrent` announce URLs) on loopback and private
+    /// addresses are announced to; link-local ones never are. `ALLOW_PRIVATE_TRACKERS`.
+    pub allow_private_trackers: bool,
     /// How often the engine samples torrents (progress, queue, seeding policy).
+    /// `ENGINE_TICK_MS`, 10 to 60000.
     pub tick: Duration,
 }
 
@@ -114,15 +126,16 @@ pub struct EngineConfig {
 pub struct AuthConfig {
     /// `JWT_SECRET`; when unset a random one is generated once and kept in `DATA_DIR`.
     pub jwt_secret: Option<Secret>,
-    /// `ADMIN_PASSWORD` for the first account; when unset a random one is logged once.
+    /// `ADMIN_PASSWORD` for the first account (8 to 256 characters); when unset a random
+    /// one is logged once.
     pub admin_password: Option<Secret>,
     /// `ALLOW_REGISTRATION`: whether `POST /api/auth/register` is open.
     pub allow_registration: bool,
-    /// `ACCESS_TOKEN_TTL` (s), `REFRESH_TOKEN_TTL` (s).
+    /// `ACCESS_TOKEN_TTL` (1 s to a day), `REFRESH_TOKEN_TTL` (60 s to a year).
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// Failed logins from one address within `LOGIN_WINDOW` (s) before it gets 429.
-    /// `LOGIN_MAX_FAILURES`.
+    /// Failed logins from one address within `LOGIN_WINDOW` (1 s to a day) before it
+    /// gets 429. `LOGIN_MAX_FAILURES`, 1 to 1000.
     pub login_max_failures: u32,
     pub login_window: Duration,
 }
@@ -151,75 +164,116 @@ impl Config {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let v = Vars(vars.into_iter().filter(|(_, v)| !v.is_empty()).collect());
+        refuse_missing_backends(&v)?;
         let host: IpAddr = v.parse("HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
         let peer_host: IpAddr = v.parse("PEER_HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
-        let jwt_secret = v.get("JWT_SECRET").map(Secret::new);
-        if let Some(s) = &jwt_secret
-            && s.expose().len() < 32
-        {
-            return Err(ConfigError {
-                var: "JWT_SECRET",
-                reason: "must be at least 32 bytes; unset it to have one generated".into(),
-            });
-        }
-        let ratio: f64 = v.parse("SEED_RATIO_LIMIT", 0.0)?;
-        if !ratio.is_finite() || ratio < 0.0 {
-            return Err(ConfigError {
-                var: "SEED_RATIO_LIMIT",
-                reason: "must be a non-negative number".into(),
-            });
-        }
-        let seed_minutes: f64 = v.parse("SEED_TIME_LIMIT", 0.0)?;
-        if !seed_minutes.is_finite() || seed_minutes < 0.0 {
-            return Err(ConfigError {
-                var: "SEED_TIME_LIMIT",
-                reason: "must be a non-negative number of minutes".into(),
-            });
-        }
-        let max_concurrent: usize = v.parse("MAX_CONCURRENT_TORRENTS", 3)?;
-        if max_concurrent == 0 {
-            return Err(ConfigError {
-                var: "MAX_CONCURRENT_TORRENTS",
-                reason: "must be at least 1".into(),
-            });
-        }
         let kafka = kafka_config(&v)?;
         Ok(Self {
             http_addr: SocketAddr::new(host, v.parse("PORT", 3000)?),
             data_dir: v.parse("DATA_DIR", PathBuf::from("./data"))?,
-            shutdown_timeout: Duration::from_secs(v.parse("SHUTDOWN_TIMEOUT", 10)?),
+            shutdown_timeout: v.seconds("SHUTDOWN_TIMEOUT", 10, 1..=3600)?,
             trust_proxy: v.parse("TRUST_PROXY", false)?,
-            event_buffer: v.parse("EVENT_BUFFER", 10_000)?,
+            event_buffer: v.ranged("EVENT_BUFFER", 10_000, 1..=1_000_000, "")?,
             kafka,
-            engine: EngineConfig {
-                download_path: v.parse("DOWNLOAD_PATH", PathBuf::from("./downloads"))?,
-                max_concurrent,
-                max_peer_connections: v.parse("MAX_PEER_CONNECTIONS", 50)?,
-                download_limit: v.parse("DOWNLOAD_LIMIT", 0)?,
-                upload_limit: v.parse("UPLOAD_LIMIT", 0)?,
-                peer_listen: SocketAddr::new(peer_host, v.parse("PEER_PORT", 6881)?),
-                seed_ratio_limit: (ratio > 0.0).then_some(ratio),
-                seed_time_limit: (seed_minutes > 0.0)
-                    .then(|| Duration::from_secs_f64(seed_minutes * 60.0)),
-                enable_dht: v.parse("ENABLE_DHT", true)?,
-                enable_pex: v.parse("ENABLE_PEX", true)?,
-                enable_lsd: v.parse("ENABLE_LSD", true)?,
-                enable_trackers: v.parse("ENABLE_TRACKERS", true)?,
-                url_max_bytes: v.parse("TORRENT_URL_MAX_BYTES", 10 * 1024 * 1024)?,
-                url_timeout: Duration::from_secs(v.parse("TORRENT_URL_TIMEOUT", 30)?),
-                allow_private_urls: v.parse("ALLOW_PRIVATE_URLS", false)?,
-                tick: Duration::from_millis(v.parse("ENGINE_TICK_MS", 1000)?),
-            },
-            auth: AuthConfig {
-                jwt_secret,
-                admin_password: v.get("ADMIN_PASSWORD").map(Secret::new),
-                allow_registration: v.parse("ALLOW_REGISTRATION", false)?,
-                access_ttl: Duration::from_secs(v.parse("ACCESS_TOKEN_TTL", 15 * 60)?),
-                refresh_ttl: Duration::from_secs(v.parse("REFRESH_TOKEN_TTL", 30 * 24 * 3600)?),
-                login_max_failures: v.parse("LOGIN_MAX_FAILURES", 5)?,
-                login_window: Duration::from_secs(v.parse("LOGIN_WINDOW", 15 * 60)?),
-            },
+            engine: engine_config(&v, peer_host)?,
+            auth: auth_config(&v)?,
         })
+    }
+}
+
+/// Longest seeding time limit: ten years, in minutes.
+const MAX_SEED_MINUTES: f64 = 10.0 * 365.0 * 24.0 * 60.0;
+
+/// Length of `ADMIN_PASSWORD` in characters: the policy `auth::password` applies to every
+/// password (`MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS`; keep the two in step), checked here
+/// too so that a bad value stops the start with an error naming the variable.
+pub const ADMIN_PASSWORD_CHARS: RangeInclusive<usize> = 8..=256;
+
+fn engine_config(v: &Vars, peer_host: IpAddr) -> Result<EngineConfig, ConfigError> {
+    let ratio = v.ranged("SEED_RATIO_LIMIT", 0.0, 0.0..=10_000.0, "")?;
+    let seed_minutes = v.ranged("SEED_TIME_LIMIT", 0.0, 0.0..=MAX_SEED_MINUTES, " minutes")?;
+    Ok(EngineConfig {
+        download_path: v.parse("DOWNLOAD_PATH", PathBuf::from("./downloads"))?,
+        max_concurrent: v.ranged("MAX_CONCURRENT_TORRENTS", 3, 1..=10_000, "")?,
+        max_peer_connections: v.ranged("MAX_PEER_CONNECTIONS", 50, 1..=10_000, "")?,
+        download_limit: v.parse("DOWNLOAD_LIMIT", 0)?,
+        upload_limit: v.parse("UPLOAD_LIMIT", 0)?,
+        peer_listen: SocketAddr::new(peer_host, v.parse("PEER_PORT", 6881)?),
+        seed_ratio_limit: (ratio > 0.0).then_some(ratio),
+        seed_time_limit: (seed_minutes > 0.0).then(|| Duration::from_secs_f64(seed_minutes * 60.0)),
+        enable_dht: v.parse("ENABLE_DHT", true)?,
+        enable_pex: v.parse("ENABLE_PEX", true)?,
+        enable_lsd: v.parse("ENABLE_LSD", true)?,
+        enable_trackers: v.parse("ENABLE_TRACKERS", true)?,
+        url_max_bytes: v.ranged(
+            "TORRENT_URL_MAX_BYTES",
+            10 * 1024 * 1024,
+            1024..=100 * 1024 * 1024,
+            " bytes",
+        )?,
+        url_timeout: v.seconds("TORRENT_URL_TIMEOUT", 30, 1..=600)?,
+        allow_private_urls: v.parse("ALLOW_PRIVATE_URLS", false)?,
+        allow_private_trackers: v.parse("ALLOW_PRIVATE_TRACKERS", false)?,
+        tick: Duration::from_millis(v.ranged("ENGINE_TICK_MS", 1000, 10..=60_000, " ms")?),
+    })
+}
+
+fn auth_config(v: &Vars) -> Result<AuthConfig, ConfigError> {
+    let jwt_secret = v.get("JWT_SECRET").map(Secret::new);
+    if let Some(s) = &jwt_secret
+        && s.expose().len() < 32
+    {
+        return Err(ConfigError {
+            var: "JWT_SECRET",
+            reason: "must be at least 32 bytes; unset it to have one generated".into(),
+        });
+    }
+    let admin_password = v.get("ADMIN_PASSWORD").map(Secret::new);
+    if let Some(p) = &admin_password
+        && !ADMIN_PASSWORD_CHARS.contains(&p.expose().chars().count())
+    {
+        return Err(ConfigError {
+            var: "ADMIN_PASSWORD",
+            reason: format!(
+                "must be {} to {} characters; unset it to have one generated",
+                ADMIN_PASSWORD_CHARS.start(),
+                ADMIN_PASSWORD_CHARS.end()
+            ),
+        });
+    }
+    Ok(AuthConfig {
+        jwt_secret,
+        admin_password,
+        allow_registration: v.parse("ALLOW_REGISTRATION", false)?,
+        access_ttl: v.seconds("ACCESS_TOKEN_TTL", 15 * 60, 1..=24 * 3600)?,
+        refresh_ttl: v.seconds("REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60..=365 * 24 * 3600)?,
+        login_max_failures: v.ranged("LOGIN_MAX_FAILURES", 5, 1..=1000, "")?,
+        login_window: v.seconds("LOGIN_WINDOW", 15 * 60, 1..=24 * 3600)?,
+    })
+}
+
+/// Backends the design names but this build does not have yet. Setting their variable
+/// is a mistake worth stopping for: silently running on the embedded default instead
+/// would leave an operator believing their data is in MongoDB.
+fn refuse_missing_backends(v: &Vars) -> Result<(), ConfigError> {
+    const MISSING: [(&str, &str, &str); 4] = [
+        (
+            "MONGODB_URI",
+            "MongoDB backend",
+            "the embedded SQLite store",
+        ),
+        ("REDIS_URL", "Redis cache", "the in-process cache"),
+        ("REDIS_HOST", "Redis cache", "the in-process cache"),
+        ("REDIS_PORT", "Redis cache", "the in-process cache"),
+    ];
+    match MISSING.iter().find(|(var, ..)| v.get(var).is_some()) {
+        Some(&(var, backend, default)) => Err(ConfigError {
+            var,
+            reason: format!(
+                "{var} is set but this build has no {backend} yet; unset it to use {default}"
+            ),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -228,23 +282,7 @@ fn kafka_config(v: &Vars) -> Result<Option<KafkaConfig>, ConfigError> {
     let Some(brokers) = v.get("KAFKA_BROKERS") else {
         return Ok(None);
     };
-    let positive = |var: &'static str, default: u32| -> Result<i32, ConfigError> {
-        let n: u32 = v.parse(var, default)?;
-        i32::try_from(n)
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| ConfigError {
-                var,
-                reason: format!("must be between 1 and {}", i32::MAX),
-            })
-    };
-    let timeout: u64 = v.parse("KAFKA_MESSAGE_TIMEOUT", 120)?;
-    if timeout == 0 || timeout > 3600 {
-        return Err(ConfigError {
-            var: "KAFKA_MESSAGE_TIMEOUT",
-            reason: "must be between 1 and 3600 seconds".into(),
-        });
-    }
+    let message_timeout = v.seconds("KAFKA_MESSAGE_TIMEOUT", 120, 1..=3600)?;
     let topic = v
         .get("KAFKA_TOPIC")
         .unwrap_or_else(|| "torrent-events".into());
@@ -263,12 +301,12 @@ fn kafka_config(v: &Vars) -> Result<Option<KafkaConfig>, ConfigError> {
     Ok(Some(KafkaConfig {
         brokers,
         topic,
-        partitions: positive("KAFKA_PARTITIONS", 3)?,
-        replication_factor: positive("KAFKA_REPLICATION_FACTOR", 1)?,
+        partitions: v.ranged("KAFKA_PARTITIONS", 3, 1..=10_000, "")?,
+        replication_factor: v.ranged("KAFKA_REPLICATION_FACTOR", 1, 1..=32, "")?,
         client_id: v
             .get("KAFKA_CLIENT_ID")
             .unwrap_or_else(|| "torrentedge".into()),
-        message_timeout: Duration::from_secs(timeout),
+        message_timeout,
     }))
 }
 
@@ -288,6 +326,41 @@ impl Vars {
             }),
         }
     }
+
+    /// A number within `range` (`unit` is shown after the bounds in the error).
+    /// NaN and infinities are never in a range.
+    fn ranged<T: FromVar + PartialOrd + Display>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: RangeInclusive<T>,
+        unit: &str,
+    ) -> Result<T, ConfigError> {
+        let n = self.parse(name, default)?;
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(ConfigError {
+                var: name,
+                reason: format!(
+                    "{n} is out of range: must be between {} and {}{unit}",
+                    range.start(),
+                    range.end()
+                ),
+            })
+        }
+    }
+
+    /// A whole number of seconds within `range`.
+    fn seconds(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.ranged(name, default, range, " seconds")
+            .map(Duration::from_secs)
+    }
 }
 
 trait FromVar: Sized {
@@ -303,8 +376,16 @@ macro_rules! from_str_var {
         }
     )*};
 }
-from_str_var!(u16 => "a port number", u32 => "a whole number", u64 => "a whole number",
-    usize => "a whole number", f64 => "a number", IpAddr => "an IP address", PathBuf => "a path");
+from_str_var!(u16 => "a port number (0 to 65535)", u32 => "a whole number (0 to 4294967295)",
+    i32 => "a whole number", u64 => "a whole number", usize => "a whole number",
+    IpAddr => "an IP address", PathBuf => "a path");
+
+impl FromVar for f64 {
+    const WHAT: &'static str = "a finite number";
+    fn from_var(s: &str) -> Option<Self> {
+        s.parse::<f64>().ok().filter(|n| n.is_finite())
+    }
+}
 
 impl FromVar for bool {
     const WHAT: &'static str = "true or false";
@@ -359,6 +440,120 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_numbers_name_the_variable() {
+        for (var, value) in [
+            ("PORT", "65536"),
+            ("PEER_PORT", "-1"),
+            ("SHUTDOWN_TIMEOUT", "0"),
+            ("SHUTDOWN_TIMEOUT", "3601"),
+            ("EVENT_BUFFER", "0"),
+            ("EVENT_BUFFER", "1000001"),
+            ("MAX_CONCURRENT_TORRENTS", "10001"),
+            ("MAX_PEER_CONNECTIONS", "0"),
+            ("MAX_PEER_CONNECTIONS", "10001"),
+            ("DOWNLOAD_LIMIT", "-1"),
+            ("UPLOAD_LIMIT", "4294967296"),
+            ("SEED_RATIO_LIMIT", "-0.5"),
+            ("SEED_RATIO_LIMIT", "10001"),
+            ("SEED_TIME_LIMIT", "-1"),
+            ("SEED_TIME_LIMIT", "1e300"),
+            ("SEED_TIME_LIMIT", "5256001"),
+            ("TORRENT_URL_MAX_BYTES", "0"),
+            ("TORRENT_URL_MAX_BYTES", "104857601"),
+            ("TORRENT_URL_TIMEOUT", "0"),
+            ("TORRENT_URL_TIMEOUT", "601"),
+            ("ENGINE_TICK_MS", "0"),
+            ("ENGINE_TICK_MS", "9"),
+            ("ENGINE_TICK_MS", "60001"),
+            ("ACCESS_TOKEN_TTL", "0"),
+            ("ACCESS_TOKEN_TTL", "86401"),
+            ("REFRESH_TOKEN_TTL", "59"),
+            ("REFRESH_TOKEN_TTL", "31536001"),
+            ("LOGIN_MAX_FAILURES", "0"),
+            ("LOGIN_MAX_FAILURES", "1001"),
+            ("LOGIN_WINDOW", "0"),
+            ("LOGIN_WINDOW", "86401"),
+        ] {
+            let err = cfg(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));
+            assert_eq!(err.var, var, "{var}={value}: {err}");
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_bounds_themselves_are_accepted() {
+        let c = cfg(&[
+            ("ENGINE_TICK_MS", "10"),
+            ("SEED_TIME_LIMIT", "5256000"),
+            ("SEED_RATIO_LIMIT", "10000"),
+            ("EVENT_BUFFER", "1"),
+            ("PORT", "65535"),
+            ("TORRENT_URL_MAX_BYTES", "1024"),
+            ("ACCESS_TOKEN_TTL", "86400"),
+        ])
+        .unwrap();
+        assert_eq!(c.engine.tick, Duration::from_millis(10));
+        assert_eq!(
+            c.engine.seed_time_limit,
+            Some(Duration::from_secs(5_256_000 * 60))
+        );
+        assert_eq!(c.http_addr.port(), 65535);
+        let c = cfg(&[("ENGINE_TICK_MS", "60000")]).unwrap();
+        assert_eq!(c.engine.tick, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn nan_and_infinities_are_refused() {
+        for var in ["SEED_RATIO_LIMIT", "SEED_TIME_LIMIT"] {
+            for value in ["NaN", "nan", "inf", "-inf", "infinity", "1e400"] {
+                let err = cfg(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));
+                assert_eq!(err.var, var, "{var}={value}");
+            }
+        }
+    }
+
+    #[test]
+    fn admin_password_of_the_wrong_length_names_the_variable() {
+        for bad in ["short", "1234567", &"p".repeat(257)] {
+            let err = cfg(&[("ADMIN_PASSWORD", bad)]).unwrap_err();
+            assert_eq!(err.var, "ADMIN_PASSWORD");
+            assert!(!err.to_string().contains(bad), "the password is not echoed");
+        }
+        // Characters, not bytes: eight two-byte characters are long enough.
+        assert!(cfg(&[("ADMIN_PASSWORD", "éééééééé")]).is_ok());
+        assert!(cfg(&[("ADMIN_PASSWORD", &"p".repeat(256))]).is_ok());
+    }
+
+    #[test]
+    fn backends_this_build_lacks_are_refused_by_name() {
+        for var in ["MONGODB_URI", "REDIS_URL", "REDIS_HOST", "REDIS_PORT"] {
+            let err = cfg(&[(var, "x://127.0.0.1")]).unwrap_err();
+            assert_eq!(err.var, var);
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("{var} is set")), "{msg}");
+            assert!(msg.contains("unset it"), "{msg}");
+        }
+        let mongo = cfg(&[("MONGODB_URI", "mongodb://127.0.0.1:27017")]).unwrap_err();
+        assert!(mongo.reason.contains("no MongoDB backend yet"), "{mongo}");
+        assert!(mongo.reason.contains("embedded SQLite store"), "{mongo}");
+        // Empty is unset.
+        assert!(cfg(&[("MONGODB_URI", ""), ("REDIS_URL", "")]).is_ok());
+    }
+
+    #[test]
+    fn private_trackers_are_off_unless_allowed() {
+        assert!(!cfg(&[]).unwrap().engine.allow_private_trackers);
+        let on = cfg(&[("ALLOW_PRIVATE_TRACKERS", "true")]).unwrap();
+        assert!(on.engine.allow_private_trackers);
+        assert_eq!(
+            cfg(&[("ALLOW_PRIVATE_TRACKERS", "sometimes")])
+                .unwrap_err()
+                .var,
+            "ALLOW_PRIVATE_TRACKERS"
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug_output() {
         let c = cfg(&[
             ("JWT_SECRET", &"s".repeat(40)),
@@ -407,10 +602,13 @@ mod tests {
             ("KAFKA_PARTITIONS", "0"),
             ("KAFKA_PARTITIONS", "three"),
             ("KAFKA_PARTITIONS", "4294967295"),
+            ("KAFKA_PARTITIONS", "-1"),
             ("KAFKA_REPLICATION_FACTOR", "0"),
+            ("KAFKA_REPLICATION_FACTOR", "33"),
             ("KAFKA_TOPIC", "no spaces"),
             ("KAFKA_TOPIC", ".."),
             ("KAFKA_MESSAGE_TIMEOUT", "0"),
+            ("KAFKA_MESSAGE_TIMEOUT", "3601"),
         ] {
             let err = cfg(&[on, (var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");

@@ -254,6 +254,7 @@ impl Entry {
             pieces,
             downloaded_session: self.session_fetched,
             save_path,
+            dropped_trackers: Vec::new(), // filled in by Engine::details
         }
     }
 }

@@ -248,6 +248,8 @@ impl Engine {
         source::check_layout_on_disk(&root, &files)?;
         let paths: Vec<PathBuf> = files.iter().map(|(p, _)| root.join(p)).collect();
         let hash = rec.info_hash.clone();
+        // Tracker names are resolved now, not under the operations lock.
+        source::trackers::resolve_tracker_names(&rec, (&cfg).into()).await;
         let ops = self.ops.lock().await;
         let view = {
             let mut map = lock(&self.torrents);
@@ -499,6 +501,7 @@ impl Engine {
     pub fn details(&self, actor: &Actor, hash: &str) -> Result<TorrentDetails> {
         let hash = normalize_hash(hash)?;
         let root = self.download_path();
+        let policy = source::trackers::TrackerPolicy::from(&self.config());
         let map = lock(&self.torrents);
         let e = map
             .get(&hash)
@@ -509,7 +512,9 @@ impl Engine {
             .as_ref()
             .map(|h| self.pieces(h))
             .unwrap_or_default();
-        Ok(e.details(pieces, &root))
+        let mut details = e.details(pieces, &root);
+        details.dropped_trackers = source::trackers::dropped_trackers(&e.rec, policy);
+        Ok(details)
     }
 
     pub fn limits(&self) -> Limits {

@@ -38,6 +38,8 @@ impl Engine {
         let result = async {
             let info = source::inspect_torrent(&bytes)?;
             source::check_layout_on_disk(&root, &info.files)?;
+            // librqbit gets only the trackers the policy allows.
+            let bytes = source::trackers::screen_torrent(&bytes, (&cfg).into()).await?;
             std::fs::create_dir_all(&root).map_err(|e| EngineError::Internal(e.into()))?;
             let folder = match &info.sub_folder {
                 Some(sub) => root.join(sub),
@@ -195,6 +197,8 @@ impl Engine {
         let engine = self.clone();
         let h2 = hash.clone();
         let task = tokio::spawn(async move {
+            // librqbit gets only the trackers the policy allows.
+            let magnet = source::trackers::screen_magnet(&magnet, (&engine.config()).into()).await;
             let opts = AddTorrentOptions {
                 list_only: true,
                 initial_peers: Some(peers),

@@ -5,7 +5,12 @@
 //! are parsed and every file path is checked: paths from torrents are hostile, so a
 //! component that is empty, `.`/`..`, absolute, or holds a separator, a NUL or a drive
 //! prefix makes the whole torrent refused. URLs are fetched with a size cap, a timeout
-//! and, unless allowed, never from loopback, private or link-local addresses.
+//! and the address policy of [`address`]: never from link-local addresses, and from
+//! loopback or private ones only when allowed. Trackers get the same policy ([`trackers`]).
+
+mod address;
+mod bencode;
+pub mod trackers;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
@@ -332,43 +337,16 @@ async fn resolve_allowed(
     let first = *addrs
         .first()
         .ok_or_else(|| EngineError::Fetch(format!("{host} has no address")))?;
-    if !allow_private && let Some(a) = addrs.iter().find(|a| !is_public(a.ip())) {
-        return Err(EngineError::InvalidUrl(format!(
-            "{host} resolves to a non-public address ({}); set ALLOW_PRIVATE_URLS=true to allow",
-            a.ip()
-        )));
+    for a in &addrs {
+        address::check_ip(a.ip(), allow_private)
+            .map_err(|r| EngineError::InvalidUrl(r.via_name(host).explain("ALLOW_PRIVATE_URLS")))?;
     }
     Ok(first)
 }
 
 /// Whether an address is globally routable (not loopback, private, link-local, ...).
 pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // carrier-grade NAT 100.64/10
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80) // link local
-        }
-    }
+    address::classify(ip) == address::AddressClass::Public
 }
 
 #[cfg(test)]
@@ -504,5 +482,25 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, EngineError::InvalidUrl(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn link_local_urls_are_refused_even_when_private_ones_are_allowed() {
+        let policy = UrlFetchPolicy {
+            max_bytes: 1024,
+            timeout: Duration::from_secs(2),
+            allow_private: true,
+        };
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fe80::1]/x.torrent",
+            "http://[::ffff:169.254.169.254]/x",
+        ] {
+            let err = fetch_torrent_url(url, &policy).await.unwrap_err();
+            assert!(
+                matches!(&err, EngineError::InvalidUrl(m) if m.contains("never allowed")),
+                "{url}: {err:?}"
+            );
+        }
     }
 }

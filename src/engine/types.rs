@@ -127,6 +127,18 @@ pub struct TorrentDetails {
     /// Payload bytes received since the server started (for this torrent).
     pub downloaded_session: u64,
     pub save_path: Option<String>,
+    /// Trackers of the magnet or `.torrent` that the tracker policy kept from librqbit
+    /// (`ALLOW_PRIVATE_TRACKERS`, link-local, scheme), each with the reason.
+    pub dropped_trackers: Vec<DroppedTracker>,
+}
+
+/// A tracker of a magnet or `.torrent` that librqbit was not given, and why
+/// (`droppedTrackers` in a torrent's details).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedTracker {
+    pub url: String,
+    pub reason: String,
 }
 
 /// Global transfer limits in bytes per second; 0 means unlimited.

@@ -15,3 +15,4 @@ mod queue;
 mod restart;
 mod socketio;
 mod tools_selftest;
+mod trackers;

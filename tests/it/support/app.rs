@@ -1,5 +1,6 @@
 //! The real server, spawned in-process on 127.0.0.1 with port 0, its own data and
-//! download directories, DHT and local discovery off, and a fast engine tick.
+//! download directories, DHT and local discovery off, and a fast engine tick. Trackers
+//! on loopback are allowed (`ALLOW_PRIVATE_TRACKERS`): every test tracker runs there.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ impl TestApp {
             ("ENABLE_DHT", "false"),
             ("ENABLE_LSD", "false"),
             ("ENGINE_TICK_MS", "200"),
+            ("ALLOW_PRIVATE_TRACKERS", "true"),
             ("ADMIN_PASSWORD", ADMIN_PASSWORD),
             ("SHUTDOWN_TIMEOUT", "20"),
         ]
