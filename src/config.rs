@@ -121,10 +121,17 @@ pub struct AuthConfig {
     /// `ACCESS_TOKEN_TTL` (s), `REFRESH_TOKEN_TTL` (s).
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// Failed logins from one address within `LOGIN_WINDOW` (s) before it gets 429.
-    /// `LOGIN_MAX_FAILURES`.
+    /// Failed logins from one address within `LOGIN_WINDOW` (s) that get it banned
+    /// (429 for every login) for `LOGIN_BAN_SECONDS`. `LOGIN_MAX_FAILURES`; 0 turns the
+    /// per-address limit off.
     pub login_max_failures: u32,
     pub login_window: Duration,
+    pub login_ban: Duration,
+    /// Failed logins to one account, from any address, within `LOGIN_ACCOUNT_WINDOW` (s),
+    /// after which addresses that have not logged in to it before get 429 until the
+    /// oldest failure leaves the window. `LOGIN_ACCOUNT_MAX_FAILURES`; 0 turns it off.
+    pub login_account_max_failures: u32,
+    pub login_account_window: Duration,
 }
 
 impl Config {
@@ -184,6 +191,7 @@ impl Config {
             });
         }
         let kafka = kafka_config(&v)?;
+        let auth = auth_config(&v, jwt_secret)?;
         Ok(Self {
             http_addr: SocketAddr::new(host, v.parse("PORT", 3000)?),
             data_dir: v.parse("DATA_DIR", PathBuf::from("./data"))?,
@@ -210,17 +218,35 @@ impl Config {
                 allow_private_urls: v.parse("ALLOW_PRIVATE_URLS", false)?,
                 tick: Duration::from_millis(v.parse("ENGINE_TICK_MS", 1000)?),
             },
-            auth: AuthConfig {
-                jwt_secret,
-                admin_password: v.get("ADMIN_PASSWORD").map(Secret::new),
-                allow_registration: v.parse("ALLOW_REGISTRATION", false)?,
-                access_ttl: Duration::from_secs(v.parse("ACCESS_TOKEN_TTL", 15 * 60)?),
-                refresh_ttl: Duration::from_secs(v.parse("REFRESH_TOKEN_TTL", 30 * 24 * 3600)?),
-                login_max_failures: v.parse("LOGIN_MAX_FAILURES", 5)?,
-                login_window: Duration::from_secs(v.parse("LOGIN_WINDOW", 15 * 60)?),
-            },
+            auth,
         })
     }
+}
+
+/// Authentication's options.
+fn auth_config(v: &Vars, jwt_secret: Option<Secret>) -> Result<AuthConfig, ConfigError> {
+    let at_least_one = |var: &'static str, n: u64| {
+        if n == 0 {
+            return Err(ConfigError {
+                var,
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(n)
+    };
+    let ban = at_least_one("LOGIN_BAN_SECONDS", v.parse("LOGIN_BAN_SECONDS", 3600)?)?;
+    Ok(AuthConfig {
+        jwt_secret,
+        admin_password: v.get("ADMIN_PASSWORD").map(Secret::new),
+        allow_registration: v.parse("ALLOW_REGISTRATION", false)?,
+        access_ttl: Duration::from_secs(v.parse("ACCESS_TOKEN_TTL", 15 * 60)?),
+        refresh_ttl: Duration::from_secs(v.parse("REFRESH_TOKEN_TTL", 30 * 24 * 3600)?),
+        login_max_failures: v.parse("LOGIN_MAX_FAILURES", 5)?,
+        login_window: Duration::from_secs(v.parse("LOGIN_WINDOW", 15 * 60)?),
+        login_ban: Duration::from_secs(ban),
+        login_account_max_failures: v.parse("LOGIN_ACCOUNT_MAX_FAILURES", 20)?,
+        login_account_window: Duration::from_secs(v.parse("LOGIN_ACCOUNT_WINDOW", 15 * 60)?),
+    })
 }
 
 /// The Kafka sink's options, or `None` when `KAFKA_BROKERS` is unset.
@@ -356,6 +382,29 @@ mod tests {
             cfg(&[("ENABLE_DHT", "maybe")]).unwrap_err().var,
             "ENABLE_DHT"
         );
+    }
+
+    #[test]
+    fn login_limits_have_defaults_and_refuse_zero_where_it_means_nothing() {
+        let a = cfg(&[]).unwrap().auth;
+        assert_eq!(a.login_max_failures, 5);
+        assert_eq!(a.login_window, Duration::from_secs(900));
+        assert_eq!(a.login_ban, Duration::from_secs(3600));
+        assert_eq!(a.login_account_max_failures, 20);
+        assert_eq!(a.login_account_window, Duration::from_secs(900));
+        let a = cfg(&[
+            ("LOGIN_BAN_SECONDS", "2"),
+            ("LOGIN_ACCOUNT_MAX_FAILURES", "0"),
+            ("LOGIN_ACCOUNT_WINDOW", "60"),
+        ])
+        .unwrap()
+        .auth;
+        assert_eq!(a.login_ban, Duration::from_secs(2));
+        assert_eq!(a.login_account_max_failures, 0);
+        assert_eq!(a.login_account_window, Duration::from_secs(60));
+        let var = "LOGIN_BAN_SECONDS";
+        assert_eq!(cfg(&[(var, "0")]).unwrap_err().var, var);
+        assert_eq!(cfg(&[(var, "-1")]).unwrap_err().var, var);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! [`Auth`] is the one entry point the HTTP layer uses. The pieces live in private
 //! submodules: `password` (argon2id hashing and the password policy), `tokens` (HS256
-//! access tokens and opaque refresh tokens), `throttle` (failed logins per client address)
-//! and `secret` (the JWT signing secret).
+//! access tokens and opaque refresh tokens), `throttle` (failed logins per client address
+//! and per account, address bans) and `secret` (the JWT signing secret).
 //!
 //! Refresh tokens rotate: each one can be spent once, for a new pair in the same family.
 //! Presenting a spent token again means it was copied, so the whole family is revoked and
@@ -81,7 +81,8 @@ pub enum AuthError {
     /// Unknown user or wrong password (deliberately indistinguishable).
     #[error("invalid username or password")]
     InvalidCredentials,
-    /// Too many failed logins from this client; try again after `retry_after`.
+    /// Too many failed logins from this client's address (it is banned) or to this
+    /// account; try again after `retry_after`.
     #[error("too many failed logins; retry in {} s", retry_after.as_secs())]
     Throttled { retry_after: Duration },
     /// Missing, malformed, forged, expired, revoked or reused token.
@@ -139,7 +140,13 @@ impl Auth {
             store,
             keys: TokenKeys::new(secret.expose()),
             config: cfg.clone(),
-            throttle: LoginThrottle::new(cfg.login_max_failures, cfg.login_window),
+            throttle: LoginThrottle::new(throttle::Limits {
+                max_failures: cfg.login_max_failures,
+                window: cfg.login_window,
+                ban: cfg.login_ban,
+                account_max_failures: cfg.login_account_max_failures,
+                account_window: cfg.login_account_window,
+            }),
         })
     }
 
@@ -176,29 +183,32 @@ impl Auth {
     }
 
     /// Checks a user name and password and issues a new token pair (a new refresh family).
-    /// Clients with too many recent failures get [`AuthError::Throttled`] without a check.
+    /// Banned addresses, and addresses new to an account under attack, get
+    /// [`AuthError::Throttled`] without a check (see the `throttle` module).
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         client: IpAddr,
     ) -> Result<TokenPair, AuthError> {
-        let attempt_at = Instant::now();
-        self.throttle
-            .begin(client, attempt_at)
+        let attempt = self
+            .throttle
+            .begin(client, username, Instant::now())
             .map_err(|retry_after| AuthError::Throttled { retry_after })?;
         match self.check_credentials(username, password).await {
             Ok(user) => {
-                self.throttle.clear(client);
+                attempt.succeeded(Instant::now());
                 self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
                     .await
             }
             Err(AuthError::InvalidCredentials) => {
+                attempt.failed(Instant::now());
                 tracing::info!(client = %client, "failed login");
                 Err(AuthError::InvalidCredentials)
             }
             Err(e) => {
-                self.throttle.forgive(client, attempt_at);
+                // Not the client's doing (storage, hashing): the attempt is taken back.
+                drop(attempt);
                 Err(e)
             }
         }

@@ -24,6 +24,9 @@ fn config() -> AuthConfig {
         refresh_ttl: Duration::from_secs(3600),
         login_max_failures: 3,
         login_window: Duration::from_secs(600),
+        login_ban: Duration::from_secs(600),
+        login_account_max_failures: 20,
+        login_account_window: Duration::from_secs(600),
     }
 }
 
@@ -204,6 +207,8 @@ async fn short_window_lets_the_client_back_in() {
     let mut cfg = config();
     cfg.login_max_failures = 1;
     cfg.login_window = Duration::from_millis(300);
+    // One failure bans the address; the ban is what the client waits out.
+    cfg.login_ban = Duration::from_millis(300);
     let (auth, _dir) = auth_on(cfg, MemStore::shared().1).await;
     auth.create_user("alice", PASSWORD, Role::User)
         .await
@@ -212,7 +217,7 @@ async fn short_window_lets_the_client_back_in() {
     let throttled_at = std::time::Instant::now();
     let throttled = auth.login("alice", PASSWORD, CLIENT).await;
     assert!(matches!(throttled, Err(AuthError::Throttled { .. })));
-    // On the real clock: the client gets back in once the window has passed, not before.
+    // On the real clock: the client gets back in once the ban has passed, not before.
     let deadline = throttled_at + Duration::from_secs(5);
     let mut poll = tokio::time::interval(Duration::from_millis(20));
     loop {
@@ -228,6 +233,35 @@ async fn short_window_lets_the_client_back_in() {
         throttled_at.elapsed() >= Duration::from_millis(250),
         "let back in too early"
     );
+}
+
+/// Regression: a successful login used to clear every failure counted for its address,
+/// so guesses at one account interleaved with logins to one's own were never throttled.
+#[tokio::test]
+async fn own_logins_do_not_reset_guesses_at_another_account() {
+    let (auth, _mem, _dir) = alice_on_mem().await;
+    auth.create_user("mallory", "mallory password", Role::User)
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let guess = auth.login("alice", "a guess at it", CLIENT).await;
+        assert!(matches!(guess, Err(AuthError::InvalidCredentials)));
+        if round < 2 {
+            auth.login("mallory", "mallory password", CLIENT)
+                .await
+                .unwrap();
+        }
+    }
+    // The third guess got the address banned.
+    match auth.login("mallory", "mallory password", CLIENT).await {
+        Err(AuthError::Throttled { retry_after }) => {
+            assert_eq!(retry_after, Duration::from_secs(600), "the whole ban");
+        }
+        other => panic!("expected Throttled, got {:?}", other.map(|_| ())),
+    }
+    // Alice, from her own address, is not locked out by it.
+    let home = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+    auth.login("alice", PASSWORD, home).await.unwrap();
 }
 
 #[tokio::test]
