@@ -132,6 +132,22 @@ pub struct AuthConfig {
     /// oldest failure leaves the window. `LOGIN_ACCOUNT_MAX_FAILURES`; 0 turns it off.
     pub login_account_max_failures: u32,
     pub login_account_window: Duration,
+    /// Password checks and hashes (argon2id, about 19 MiB each) running at once; logins
+    /// beyond them wait briefly, then get 429. `LOGIN_CONCURRENCY`; default: the number
+    /// of CPUs, at most [`MAX_DEFAULT_LOGIN_CONCURRENCY`].
+    pub login_concurrency: usize,
+}
+
+/// Cap on the default of `LOGIN_CONCURRENCY`: more parallel hashes than CPUs buy no
+/// throughput, and each costs 19 MiB while it runs.
+pub const MAX_DEFAULT_LOGIN_CONCURRENCY: usize = 8;
+
+/// The default of `LOGIN_CONCURRENCY`: the number of CPUs, at most
+/// [`MAX_DEFAULT_LOGIN_CONCURRENCY`].
+pub fn default_login_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(MAX_DEFAULT_LOGIN_CONCURRENCY)
 }
 
 impl Config {
@@ -235,6 +251,8 @@ fn auth_config(v: &Vars, jwt_secret: Option<Secret>) -> Result<AuthConfig, Confi
         Ok(n)
     };
     let ban = at_least_one("LOGIN_BAN_SECONDS", v.parse("LOGIN_BAN_SECONDS", 3600)?)?;
+    let concurrency: usize = v.parse("LOGIN_CONCURRENCY", default_login_concurrency())?;
+    at_least_one("LOGIN_CONCURRENCY", concurrency as u64)?;
     Ok(AuthConfig {
         jwt_secret,
         admin_password: v.get("ADMIN_PASSWORD").map(Secret::new),
@@ -246,6 +264,7 @@ fn auth_config(v: &Vars, jwt_secret: Option<Secret>) -> Result<AuthConfig, Confi
         login_ban: Duration::from_secs(ban),
         login_account_max_failures: v.parse("LOGIN_ACCOUNT_MAX_FAILURES", 20)?,
         login_account_window: Duration::from_secs(v.parse("LOGIN_ACCOUNT_WINDOW", 15 * 60)?),
+        login_concurrency: concurrency,
     })
 }
 
@@ -392,19 +411,23 @@ mod tests {
         assert_eq!(a.login_ban, Duration::from_secs(3600));
         assert_eq!(a.login_account_max_failures, 20);
         assert_eq!(a.login_account_window, Duration::from_secs(900));
+        assert!((1..=MAX_DEFAULT_LOGIN_CONCURRENCY).contains(&a.login_concurrency));
         let a = cfg(&[
             ("LOGIN_BAN_SECONDS", "2"),
             ("LOGIN_ACCOUNT_MAX_FAILURES", "0"),
             ("LOGIN_ACCOUNT_WINDOW", "60"),
+            ("LOGIN_CONCURRENCY", "3"),
         ])
         .unwrap()
         .auth;
         assert_eq!(a.login_ban, Duration::from_secs(2));
         assert_eq!(a.login_account_max_failures, 0);
         assert_eq!(a.login_account_window, Duration::from_secs(60));
-        let var = "LOGIN_BAN_SECONDS";
-        assert_eq!(cfg(&[(var, "0")]).unwrap_err().var, var);
-        assert_eq!(cfg(&[(var, "-1")]).unwrap_err().var, var);
+        assert_eq!(a.login_concurrency, 3);
+        for var in ["LOGIN_BAN_SECONDS", "LOGIN_CONCURRENCY"] {
+            assert_eq!(cfg(&[(var, "0")]).unwrap_err().var, var);
+            assert_eq!(cfg(&[(var, "-1")]).unwrap_err().var, var);
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Authentication: accounts, passwords, access and refresh tokens, login throttling.
 //!
 //! [`Auth`] is the one entry point the HTTP layer uses. The pieces live in private
-//! submodules: `password` (argon2id hashing and the password policy), `tokens` (HS256
+//! submodules: `password` (the password policy), `hasher` (argon2id hashing and checking,
+//! a bounded number at once in reused memory), `tokens` (HS256
 //! access tokens and opaque refresh tokens), `throttle` (failed logins per client address
 //! and per account, address bans) and `secret` (the JWT signing secret).
 //!
@@ -9,6 +10,7 @@
 //! Presenting a spent token again means it was copied, so the whole family is revoked and
 //! whoever holds its newest token (legitimate or not) has to log in again.
 
+mod hasher;
 mod password;
 mod secret;
 mod throttle;
@@ -88,6 +90,9 @@ pub enum AuthError {
     /// Missing, malformed, forged, expired, revoked or reused token.
     #[error("invalid or expired token")]
     InvalidToken,
+    /// Too many password checks are running; try again after `retry_after`.
+    #[error("too many logins in progress; retry in {} s", retry_after.as_secs())]
+    Busy { retry_after: Duration },
     /// Self-service registration is disabled.
     #[error("registration is closed")]
     RegistrationClosed,
@@ -114,6 +119,7 @@ pub struct Auth {
     keys: TokenKeys,
     config: AuthConfig,
     throttle: LoginThrottle,
+    hasher: hasher::Hasher,
 }
 
 impl std::fmt::Debug for Auth {
@@ -147,6 +153,7 @@ impl Auth {
                 account_max_failures: cfg.login_account_max_failures,
                 account_window: cfg.login_account_window,
             }),
+            hasher: hasher::Hasher::new(cfg.login_concurrency),
         })
     }
 
@@ -207,7 +214,8 @@ impl Auth {
                 Err(AuthError::InvalidCredentials)
             }
             Err(e) => {
-                // Not the client's doing (storage, hashing): the attempt is taken back.
+                // Not the client's doing (storage, a full hashing queue): the attempt is
+                // taken back.
                 drop(attempt);
                 Err(e)
             }
@@ -269,7 +277,7 @@ impl Auth {
         let user = User {
             id: uuid::Uuid::new_v4().to_string(),
             username: username.to_owned(),
-            password_hash: password::hash(password).await?,
+            password_hash: self.hasher.hash(password).await?,
             role,
             created_at: crate::now_millis(),
         };
@@ -296,10 +304,10 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         let Some(user) = self.store.user_by_name(username).await? else {
-            password::verify_dummy(password).await?;
+            self.hasher.verify_dummy(password).await?;
             return Err(AuthError::InvalidCredentials);
         };
-        if password::verify(password, &user.password_hash).await? {
+        if self.hasher.verify(password, &user.password_hash).await? {
             Ok(user)
         } else {
             Err(AuthError::InvalidCredentials)

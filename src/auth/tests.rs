@@ -27,6 +27,7 @@ fn config() -> AuthConfig {
         login_ban: Duration::from_secs(600),
         login_account_max_failures: 20,
         login_account_window: Duration::from_secs(600),
+        login_concurrency: 2,
     }
 }
 

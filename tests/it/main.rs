@@ -9,6 +9,7 @@ mod download;
 mod events;
 mod kafka;
 mod lifecycle;
+mod login_load;
 mod proxy;
 mod queue;
 mod restart;
