@@ -806,3 +806,24 @@ async fn the_sixth_failure_gets_429_and_the_ban_lasts_login_ban_seconds() {
         before_fifth.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_auth_bodies_are_refused_before_they_are_read() {
+    let app = TestApp::spawn().await;
+    // Far above any real credentials, far below the 10 MiB torrent upload limit.
+    let huge = "p".repeat(100 * 1024);
+    let (status, body, _) = login_raw(&app, "admin", &huge).await;
+    assert_error(&(status, body), StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    let (status, body, _) = raw(
+        &app,
+        Method::POST,
+        "/api/users",
+        Some(&format!("Bearer {}", app.admin_token)),
+        Some(json!({"username": "bob", "password": huge})),
+    )
+    .await;
+    assert_error(&(status, body), StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    // Refused bodies are not failed logins: the right password still works.
+    app.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(usernames(&app).await, ["admin"]);
+}
