@@ -150,7 +150,15 @@ pub fn default_login_concurrency() -> usize {
         .min(MAX_DEFAULT_LOGIN_CONCURRENCY)
 }
 
+/// The SQLite database's file name inside `DATA_DIR`.
+pub const DATABASE_FILE: &str = "torrentedge.sqlite3";
+
 impl Config {
+    /// The embedded database: [`DATABASE_FILE`] in `DATA_DIR`.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join(DATABASE_FILE)
+    }
+
     /// Reads `.env` of the working directory if present (variables already in the
     /// environment win), then the process environment. Only that one file: a `.env`
     /// in some parent directory is not this server's.

@@ -4,7 +4,8 @@
 //! submodules: `password` (the password policy), `hasher` (argon2id hashing and checking,
 //! a bounded number at once in reused memory), `tokens` (HS256
 //! access tokens and opaque refresh tokens), `throttle` (failed logins per client address
-//! and per account, address bans) and `secret` (the JWT signing secret).
+//! and per account, address bans), `secret` (the JWT signing secret) and `reset` (the
+//! `reset-password` command).
 //!
 //! Refresh tokens rotate: each one can be spent once, for a new pair in the same family.
 //! Presenting a spent token again means it was copied, so the whole family is revoked and
@@ -12,6 +13,7 @@
 
 mod hasher;
 mod password;
+mod reset;
 mod secret;
 mod throttle;
 mod tokens;
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
 use crate::store::{Consumed, DynStore, RefreshToken, Role, StoreError, User};
+pub use reset::{PasswordReset, ResetError, reset_password, reset_password_in};
 use throttle::LoginThrottle;
 use tokens::TokenKeys;
 

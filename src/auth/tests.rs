@@ -392,3 +392,50 @@ async fn debug_output_leaks_no_secret() {
     assert!(!dbg.contains(&pair.refresh_token));
     assert!(!dbg.contains(&pair.access_token));
 }
+
+#[tokio::test]
+async fn reset_password_replaces_it_and_revokes_refresh_tokens() {
+    for store in backends() {
+        let (auth, _dir) = alice_on(store.clone()).await;
+        let before = auth.login("alice", PASSWORD, CLIENT).await.unwrap();
+        let reset = reset_password(&*store, "alice").await.unwrap();
+        assert_eq!(reset.revoked_tokens, 1);
+        assert_eq!(reset.password.len(), password::GENERATED_PASSWORD_CHARS);
+        assert!(reset.password.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(!format!("{reset:?}").contains(&reset.password));
+
+        let old = auth.login("alice", PASSWORD, CLIENT).await;
+        assert!(matches!(old, Err(AuthError::InvalidCredentials)));
+        assert!(is_invalid_token(&auth.refresh(&before.refresh_token).await));
+        let after = auth.login("alice", &reset.password, CLIENT).await.unwrap();
+        auth.refresh(&after.refresh_token).await.unwrap();
+
+        let again = reset_password(&*store, "alice").await.unwrap();
+        assert_ne!(again.password, reset.password);
+    }
+}
+
+#[tokio::test]
+async fn reset_password_of_an_unknown_user_changes_nothing() {
+    for store in backends() {
+        let (auth, _dir) = alice_on(store.clone()).await;
+        let err = reset_password(&*store, "mallory").await.unwrap_err();
+        assert!(matches!(&err, ResetError::UnknownUser(name) if name == "mallory"));
+        assert_eq!(err.to_string(), "no user named \"mallory\"");
+        auth.login("alice", PASSWORD, CLIENT).await.unwrap();
+        assert_eq!(store.count_users().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn reset_password_in_refuses_a_data_dir_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let vars = [("DATA_DIR".to_owned(), data_dir.display().to_string())];
+    let config = crate::config::Config::from_vars(vars).unwrap();
+    let err = reset_password_in(&config, ADMIN_USERNAME)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ResetError::NoDatabase(_)), "{err}");
+    assert!(!data_dir.exists(), "nothing is created in the wrong place");
+}
