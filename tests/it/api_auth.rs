@@ -827,3 +827,43 @@ async fn oversized_auth_bodies_are_refused_before_they_are_read() {
     app.login("admin", ADMIN_PASSWORD).await;
     assert_eq!(usernames(&app).await, ["admin"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_details_are_for_administrators_only() {
+    let app = TestApp::spawn().await;
+    let alice = app.new_user("alice").await;
+    let admin = app.admin_token.clone();
+    // The control: an administrator's token gets the details.
+    let (status, full) = get_as(&app, "/api/health", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{full}");
+    assert_eq!(full["status"], "ok", "{full}");
+    for key in ["version", "uptimeSeconds", "store", "engine", "kafka"] {
+        assert!(
+            full.get(key).is_some(),
+            "no {key} for an administrator: {full}"
+        );
+    }
+    assert_eq!(full["engine"]["peerPort"], app.peer_addr.port(), "{full}");
+    let (status, ready) = get_as(&app, "/api/health/ready", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["kafka"]["enabled"], false, "{ready}");
+
+    // Anyone else, with no token, a user's, or a bad one: the status alone, same code.
+    let callers = [
+        None,
+        Some(format!("Bearer {alice}")),
+        Some("Bearer not.a.jwt".to_owned()),
+        Some(format!("Basic {admin}")),
+    ];
+    for caller in &callers {
+        for (path, word) in [
+            ("/api/health", "ok"),
+            ("/api/health/ready", "ready"),
+            ("/api/health/live", "alive"),
+        ] {
+            let (status, body, _) = raw(&app, Method::GET, path, caller.as_deref(), None).await;
+            assert_eq!(status, StatusCode::OK, "{path} as {caller:?}: {body}");
+            assert_eq!(body, json!({ "status": word }), "{path} as {caller:?}");
+        }
+    }
+}
