@@ -4,8 +4,8 @@
 //! submodules: `password` (the password policy), `hasher` (argon2id hashing and checking,
 //! a bounded number at once in reused memory), `tokens` (HS256
 //! access tokens and opaque refresh tokens), `throttle` (failed logins per client address
-//! and per account, address bans), `secret` (the JWT signing secret) and `reset` (the
-//! `reset-password` command).
+//! and per account, address bans), `secret` (the JWT signing secret), `purge` (deleting
+//! expired refresh tokens, hourly) and `reset` (the `reset-password` command).
 //!
 //! Refresh tokens rotate: each one can be spent once, for a new pair in the same family.
 //! Presenting a spent token again means it was copied, so the whole family is revoked and
@@ -13,6 +13,7 @@
 
 mod hasher;
 mod password;
+mod purge;
 mod reset;
 mod secret;
 mod throttle;
@@ -26,6 +27,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::AuthConfig;
 use crate::store::{Consumed, DynStore, RefreshToken, Role, StoreError, User};
@@ -116,13 +118,16 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// Authentication service: owns the signing keys, the throttle and the account rules.
+/// Authentication service: owns the signing keys, the throttle and the account rules,
+/// and the task deleting expired refresh tokens.
 pub struct Auth {
     store: DynStore,
     keys: TokenKeys,
     config: AuthConfig,
     throttle: LoginThrottle,
     hasher: hasher::Hasher,
+    /// Stops the token purge when this `Auth` is dropped.
+    _purge: DropGuard,
 }
 
 impl std::fmt::Debug for Auth {
@@ -139,12 +144,17 @@ impl Auth {
     /// Loads the JWT secret: config's `jwt_secret` if set (at least 32 bytes), else the file
     /// `<data_dir>/jwt_secret`, created on first start with 64 random bytes and mode 0600
     /// (the directory is created too). A file holding fewer than 32 bytes is an error.
+    ///
+    /// Starts deleting expired refresh tokens: now, then hourly, for as long as the
+    /// returned `Auth` lives.
     pub async fn new(
         cfg: &AuthConfig,
         data_dir: &Path,
         store: DynStore,
     ) -> Result<Self, AuthError> {
         let secret = secret::load(cfg.jwt_secret.as_ref(), data_dir).await?;
+        let purge = CancellationToken::new();
+        tokio::spawn(purge::run(store.clone(), purge::PURGE_EVERY, purge.clone()));
         Ok(Self {
             store,
             keys: TokenKeys::new(secret.expose()),
@@ -157,6 +167,7 @@ impl Auth {
                 account_window: cfg.login_account_window,
             }),
             hasher: hasher::Hasher::new(cfg.login_concurrency),
+            _purge: purge.drop_guard(),
         })
     }
 

@@ -439,3 +439,82 @@ async fn reset_password_in_refuses_a_data_dir_without_a_database() {
     assert!(matches!(err, ResetError::NoDatabase(_)), "{err}");
     assert!(!data_dir.exists(), "nothing is created in the wrong place");
 }
+
+/// A user created straight in the store (no `Auth`, so no purge runs yet).
+async fn plain_user(store: &DynStore) -> User {
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: "alice".into(),
+        password_hash: password::DUMMY_HASH.into(),
+        role: Role::User,
+        created_at: crate::now_millis(),
+    };
+    store.create_user(&user).await.unwrap();
+    user
+}
+
+/// Stores a refresh token row for `token` expiring at `expires_at`.
+async fn plant_token(store: &DynStore, user: &User, token: &str, expires_at: i64) {
+    let row = RefreshToken {
+        token_hash: tokens::hash_refresh_token(token),
+        user_id: user.id.clone(),
+        family_id: uuid::Uuid::new_v4().to_string(),
+        created_at: expires_at - 60_000,
+        expires_at,
+        used_at: None,
+        revoked: false,
+    };
+    store.insert_refresh_token(&row).await.unwrap();
+}
+
+/// Whether the row of `token` is still stored. (Looking marks it spent: harmless here.)
+async fn token_row_exists(store: &DynStore, token: &str) -> bool {
+    let hash = tokens::hash_refresh_token(token);
+    let found = store
+        .consume_refresh_token(&hash, crate::now_millis())
+        .await;
+    !matches!(found.unwrap(), Consumed::Unknown)
+}
+
+/// Polls until the row of `token` is gone; panics after 10 s.
+async fn wait_until_purged(store: &DynStore, token: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut poll = tokio::time::interval(Duration::from_millis(10));
+    while token_row_exists(store, token).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{token} was never purged"
+        );
+        poll.tick().await;
+    }
+}
+
+#[tokio::test]
+async fn expired_refresh_tokens_are_purged_when_auth_starts() {
+    for store in backends() {
+        let user = plain_user(&store).await;
+        let now = crate::now_millis();
+        plant_token(&store, &user, "expired", now - 1).await;
+        plant_token(&store, &user, "live", now + 3_600_000).await;
+        let (_auth, _dir) = auth_on(config(), store.clone()).await;
+        wait_until_purged(&store, "expired").await;
+        assert!(token_row_exists(&store, "live").await);
+    }
+}
+
+#[tokio::test]
+async fn the_purge_repeats_until_cancelled() {
+    for store in backends() {
+        let user = plain_user(&store).await;
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let every = Duration::from_millis(20);
+        let task = tokio::spawn(purge::run(store.clone(), every, cancel.clone()));
+        for round in 0..3 {
+            let token = format!("expired-{round}");
+            plant_token(&store, &user, &token, crate::now_millis() - 1).await;
+            wait_until_purged(&store, &token).await;
+        }
+        cancel.cancel();
+        task.await.expect("the purge task ends when cancelled");
+    }
+}
