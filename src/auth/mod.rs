@@ -2,10 +2,10 @@
 //!
 //! [`Auth`] is the one entry point the HTTP layer uses. The pieces live in private
 //! submodules: `password` (the password policy), `hasher` (argon2id hashing and checking,
-//! a bounded number at once in reused memory), `tokens` (HS256
-//! access tokens and opaque refresh tokens), `throttle` (failed logins per client address
-//! and per account, address bans), `secret` (the JWT signing secret), `purge` (deleting
-//! expired refresh tokens, hourly) and `reset` (the `reset-password` command).
+//! a bounded number at once in reused memory), `tokens` (HS256 access tokens and opaque
+//! refresh tokens), `throttle` (failed logins per client address and per account, address
+//! bans), `secret` (the JWT signing secret), `purge` (deleting expired refresh tokens,
+//! hourly) and `reset` (the `reset-password` command).
 //!
 //! Refresh tokens rotate: each one can be spent once, for a new pair in the same family.
 //! Presenting a spent token again means it was copied, so the whole family is revoked and

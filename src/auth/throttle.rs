@@ -148,6 +148,7 @@ impl Address {
 }
 
 impl LoginThrottle {
+    /// A throttle enforcing `limits`, with at most [`DEFAULT_CAPACITY`] entries per map.
     pub fn new(limits: Limits) -> Self {
         Self::with_capacity(limits, DEFAULT_CAPACITY)
     }
