@@ -224,6 +224,8 @@ struct Server {
     join: Option<JoinHandle<anyhow::Result<()>>>,
     /// The bench user's access token and id.
     token: String,
+    /// The administrator's: health details (Kafka's backlog) are for administrators.
+    admin_token: String,
     user_id: String,
     hashes: Vec<String>,
     _dir: TempDir,
@@ -271,11 +273,13 @@ impl Server {
             shutdown,
             join: Some(join),
             token: String::new(),
+            admin_token: String::new(),
             user_id: String::new(),
             hashes: Vec::new(),
             _dir: dir,
         };
         let admin = s.login("admin", &admin_password).await?;
+        s.admin_token = admin.clone();
         let password = random_hex(16);
         let user = s
             .call(
@@ -354,7 +358,12 @@ impl Server {
     /// `kafka` of `/api/health/ready`.
     async fn kafka_health(&self) -> anyhow::Result<Value> {
         let v = self
-            .call(reqwest::Method::GET, "/api/health/ready", None, None)
+            .call(
+                reqwest::Method::GET,
+                "/api/health/ready",
+                Some(&self.admin_token),
+                None,
+            )
             .await?;
         Ok(v["kafka"].clone())
     }

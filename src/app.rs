@@ -43,10 +43,8 @@ impl App {
     pub async fn build_with(config: Config, hooks: Hooks) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating DATA_DIR {:?}", config.data_dir))?;
-        let store: DynStore = Arc::new(
-            SqliteStore::open(&config.data_dir.join("torrentedge.sqlite3"))
-                .context("opening the database")?,
-        );
+        let store: DynStore =
+            Arc::new(SqliteStore::open(&config.database_path()).context("opening the database")?);
         let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
         auth.bootstrap_admin().await?;
         let cancel = CancellationToken::new();

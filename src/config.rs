@@ -134,13 +134,44 @@ pub struct AuthConfig {
     /// `ACCESS_TOKEN_TTL` (1 s to a day), `REFRESH_TOKEN_TTL` (60 s to a year).
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// Failed logins from one address within `LOGIN_WINDOW` (1 s to a day) before it
-    /// gets 429. `LOGIN_MAX_FAILURES`, 1 to 1000.
+    /// Failed logins from one address within `LOGIN_WINDOW` (s) that get it banned
+    /// (429 for every login) for `LOGIN_BAN_SECONDS`. `LOGIN_MAX_FAILURES`; 0 turns the
+    /// per-address limit off.
     pub login_max_failures: u32,
     pub login_window: Duration,
+    pub login_ban: Duration,
+    /// Failed logins to one account, from any address, within `LOGIN_ACCOUNT_WINDOW` (s),
+    /// after which addresses that have not logged in to it before get 429 until the
+    /// oldest failure leaves the window. `LOGIN_ACCOUNT_MAX_FAILURES`; 0 turns it off.
+    pub login_account_max_failures: u32,
+    pub login_account_window: Duration,
+    /// Password checks and hashes (argon2id, about 19 MiB each) running at once; logins
+    /// beyond them wait briefly, then get 429. `LOGIN_CONCURRENCY`; default: the number
+    /// of CPUs, at most [`MAX_DEFAULT_LOGIN_CONCURRENCY`].
+    pub login_concurrency: usize,
 }
 
+/// Cap on the default of `LOGIN_CONCURRENCY`: more parallel hashes than CPUs buy no
+/// throughput, and each costs 19 MiB while it runs.
+pub const MAX_DEFAULT_LOGIN_CONCURRENCY: usize = 8;
+
+/// The default of `LOGIN_CONCURRENCY`: the number of CPUs, at most
+/// [`MAX_DEFAULT_LOGIN_CONCURRENCY`].
+pub fn default_login_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(MAX_DEFAULT_LOGIN_CONCURRENCY)
+}
+
+/// The SQLite database's file name inside `DATA_DIR`.
+pub const DATABASE_FILE: &str = "torrentedge.sqlite3";
+
 impl Config {
+    /// The embedded database: [`DATABASE_FILE`] in `DATA_DIR`.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join(DATABASE_FILE)
+    }
+
     /// Reads `.env` of the working directory if present (variables already in the
     /// environment win), then the process environment. Only that one file: a `.env`
     /// in some parent directory is not this server's.
@@ -247,8 +278,17 @@ fn auth_config(v: &Vars) -> Result<AuthConfig, ConfigError> {
         allow_registration: v.parse("ALLOW_REGISTRATION", false)?,
         access_ttl: v.seconds("ACCESS_TOKEN_TTL", 15 * 60, 1..=24 * 3600)?,
         refresh_ttl: v.seconds("REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60..=365 * 24 * 3600)?,
-        login_max_failures: v.ranged("LOGIN_MAX_FAILURES", 5, 1..=1000, "")?,
+        login_max_failures: v.ranged("LOGIN_MAX_FAILURES", 5, 0..=1000, "")?,
         login_window: v.seconds("LOGIN_WINDOW", 15 * 60, 1..=24 * 3600)?,
+        login_ban: v.seconds("LOGIN_BAN_SECONDS", 3600, 1..=365 * 24 * 3600)?,
+        login_account_max_failures: v.ranged("LOGIN_ACCOUNT_MAX_FAILURES", 20, 0..=100_000, "")?,
+        login_account_window: v.seconds("LOGIN_ACCOUNT_WINDOW", 15 * 60, 1..=24 * 3600)?,
+        login_concurrency: v.ranged(
+            "LOGIN_CONCURRENCY",
+            default_login_concurrency(),
+            1..=256,
+            "",
+        )?,
     })
 }
 
@@ -509,6 +549,33 @@ mod tests {
                 let err = cfg(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));
                 assert_eq!(err.var, var, "{var}={value}");
             }
+        }
+    }
+
+    #[test]
+    fn login_limits_have_defaults_and_refuse_zero_where_it_means_nothing() {
+        let a = cfg(&[]).unwrap().auth;
+        assert_eq!(a.login_max_failures, 5);
+        assert_eq!(a.login_window, Duration::from_secs(900));
+        assert_eq!(a.login_ban, Duration::from_secs(3600));
+        assert_eq!(a.login_account_max_failures, 20);
+        assert_eq!(a.login_account_window, Duration::from_secs(900));
+        assert!((1..=MAX_DEFAULT_LOGIN_CONCURRENCY).contains(&a.login_concurrency));
+        let a = cfg(&[
+            ("LOGIN_BAN_SECONDS", "2"),
+            ("LOGIN_ACCOUNT_MAX_FAILURES", "0"),
+            ("LOGIN_ACCOUNT_WINDOW", "60"),
+            ("LOGIN_CONCURRENCY", "3"),
+        ])
+        .unwrap()
+        .auth;
+        assert_eq!(a.login_ban, Duration::from_secs(2));
+        assert_eq!(a.login_account_max_failures, 0);
+        assert_eq!(a.login_account_window, Duration::from_secs(60));
+        assert_eq!(a.login_concurrency, 3);
+        for var in ["LOGIN_BAN_SECONDS", "LOGIN_CONCURRENCY"] {
+            assert_eq!(cfg(&[(var, "0")]).unwrap_err().var, var);
+            assert_eq!(cfg(&[(var, "-1")]).unwrap_err().var, var);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Accounts and sessions: login, refresh, logout, registration and user management.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -12,6 +12,11 @@ use super::error::ApiError;
 use super::extract::{AuthUser, ClientIp, Json};
 use crate::store::{Role, User};
 
+/// Largest body these endpoints read: a name, a password (at most 256 characters) or a
+/// token fit many times over. Buffering a 10 MiB body per login would let a flood of
+/// logins exhaust memory before the hashing bound is reached.
+pub const AUTH_MAX_BODY_BYTES: usize = 16 * 1024;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/login", post(login))
@@ -20,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/register", post(register))
         .route("/api/users/me", get(me))
         .route("/api/users", get(list_users).post(create_user))
+        // Closer to the handlers than the router-wide limit, so it is the one that applies.
+        .layer(DefaultBodyLimit::max(AUTH_MAX_BODY_BYTES))
 }
 
 #[derive(Deserialize)]

@@ -109,6 +109,10 @@ impl From<AuthError> for ApiError {
                 retry_after: Some(retry_after),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", msg)
             },
+            A::Busy { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "server_busy", msg)
+            },
             A::InvalidToken => Self::new(StatusCode::UNAUTHORIZED, "invalid_token", msg),
             A::RegistrationClosed => Self::forbidden(msg),
             A::UsernameTaken => Self::new(StatusCode::CONFLICT, "username_taken", msg),

@@ -58,6 +58,29 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The caller if the request carries a valid access token, else nobody: for endpoints
+/// that answer everyone but tell administrators more. A missing or bad token is not an
+/// error here.
+pub struct MaybeAuthUser(pub Option<Claims>);
+
+impl MaybeAuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.0.as_ref().is_some_and(|c| c.role == Role::Admin)
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await.ok();
+        Ok(Self(user.map(|AuthUser(claims)| claims)))
+    }
+}
+
 /// The client's address: the TCP peer, or behind a trusted proxy the last entry of
 /// `X-Forwarded-For` (the one the proxy itself appended; earlier ones are the client's
 /// own claims).

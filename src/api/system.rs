@@ -1,4 +1,9 @@
 //! Health, statistics and runtime settings.
+//!
+//! The health endpoints answer anyone (probes carry no token), but only with their
+//! status: the details (version, uptime, store backend, torrent count, peer port,
+//! Kafka's state, topic, backlog and last error) describe the deployment to whoever asks,
+//! so they are shown only to a caller with an administrator's access token.
 
 use std::sync::Arc;
 
@@ -12,7 +17,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AuthUser, Json};
+use super::extract::{AuthUser, Json, MaybeAuthUser};
 use crate::engine::Limits;
 use crate::events::kafka::{KafkaSink, KafkaStatus};
 
@@ -40,32 +45,45 @@ async fn live() -> impl IntoResponse {
 }
 
 /// Ready when the store answers; the engine is up whenever the server is. Kafka is
-/// reported but never makes the server unready: events wait in the outbox.
-async fn ready(State(s): State<AppState>, kafka: Kafka) -> impl IntoResponse {
-    match s.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(json!({ "status": "ready", "kafka": kafka_status(&kafka).await })),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "store not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "not_ready", "store": "unavailable" })),
-            )
-        }
+/// reported (to administrators) but never makes the server unready: events wait in the
+/// outbox.
+async fn ready(
+    State(s): State<AppState>,
+    caller: MaybeAuthUser,
+    kafka: Kafka,
+) -> impl IntoResponse {
+    let store = s.store.ping().await;
+    if let Err(e) = &store {
+        tracing::warn!(error = %e, "store not ready");
     }
+    let (status, word) = match store {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+    };
+    let body = match (caller.is_admin(), status.is_success()) {
+        (false, _) => json!({ "status": word }),
+        (true, true) => json!({ "status": word, "kafka": kafka_status(&kafka).await }),
+        (true, false) => json!({ "status": word, "store": "unavailable" }),
+    };
+    (status, axum::Json(body))
 }
 
-async fn health(State(s): State<AppState>, kafka: Kafka) -> impl IntoResponse {
+async fn health(
+    State(s): State<AppState>,
+    caller: MaybeAuthUser,
+    kafka: Kafka,
+) -> impl IntoResponse {
     let store_ok = s.store.ping().await.is_ok();
-    let status = if store_ok {
-        StatusCode::OK
+    let (status, word) = if store_ok {
+        (StatusCode::OK, "ok")
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        (StatusCode::SERVICE_UNAVAILABLE, "degraded")
     };
+    if !caller.is_admin() {
+        return (status, axum::Json(json!({ "status": word })));
+    }
     let body = json!({
-        "status": if store_ok { "ok" } else { "degraded" },
+        "status": word,
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSeconds": s.started.elapsed().as_secs(),
         "store": { "backend": s.store.backend_name(), "ok": store_ok },

@@ -1,15 +1,20 @@
 //! Authentication: accounts, passwords, access and refresh tokens, login throttling.
 //!
 //! [`Auth`] is the one entry point the HTTP layer uses. The pieces live in private
-//! submodules: `password` (argon2id hashing and the password policy), `tokens` (HS256
-//! access tokens and opaque refresh tokens), `throttle` (failed logins per client address)
-//! and `secret` (the JWT signing secret).
+//! submodules: `password` (the password policy), `hasher` (argon2id hashing and checking,
+//! a bounded number at once in reused memory), `tokens` (HS256 access tokens and opaque
+//! refresh tokens), `throttle` (failed logins per client address and per account, address
+//! bans), `secret` (the JWT signing secret), `purge` (deleting expired refresh tokens,
+//! hourly) and `reset` (the `reset-password` command).
 //!
 //! Refresh tokens rotate: each one can be spent once, for a new pair in the same family.
 //! Presenting a spent token again means it was copied, so the whole family is revoked and
 //! whoever holds its newest token (legitimate or not) has to log in again.
 
+mod hasher;
 mod password;
+mod purge;
+mod reset;
 mod secret;
 mod throttle;
 mod tokens;
@@ -22,9 +27,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::AuthConfig;
 use crate::store::{Consumed, DynStore, RefreshToken, Role, StoreError, User};
+pub use reset::{PasswordReset, ResetError, reset_password, reset_password_in};
 use throttle::LoginThrottle;
 use tokens::TokenKeys;
 
@@ -81,12 +88,16 @@ pub enum AuthError {
     /// Unknown user or wrong password (deliberately indistinguishable).
     #[error("invalid username or password")]
     InvalidCredentials,
-    /// Too many failed logins from this client; try again after `retry_after`.
+    /// Too many failed logins from this client's address (it is banned) or to this
+    /// account; try again after `retry_after`.
     #[error("too many failed logins; retry in {} s", retry_after.as_secs())]
     Throttled { retry_after: Duration },
     /// Missing, malformed, forged, expired, revoked or reused token.
     #[error("invalid or expired token")]
     InvalidToken,
+    /// Too many password checks are running; try again after `retry_after`.
+    #[error("too many logins in progress; retry in {} s", retry_after.as_secs())]
+    Busy { retry_after: Duration },
     /// Self-service registration is disabled.
     #[error("registration is closed")]
     RegistrationClosed,
@@ -107,12 +118,16 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// Authentication service: owns the signing keys, the throttle and the account rules.
+/// Authentication service: owns the signing keys, the throttle and the account rules,
+/// and the task deleting expired refresh tokens.
 pub struct Auth {
     store: DynStore,
     keys: TokenKeys,
     config: AuthConfig,
     throttle: LoginThrottle,
+    hasher: hasher::Hasher,
+    /// Stops the token purge when this `Auth` is dropped.
+    _purge: DropGuard,
 }
 
 impl std::fmt::Debug for Auth {
@@ -129,17 +144,30 @@ impl Auth {
     /// Loads the JWT secret: config's `jwt_secret` if set (at least 32 bytes), else the file
     /// `<data_dir>/jwt_secret`, created on first start with 64 random bytes and mode 0600
     /// (the directory is created too). A file holding fewer than 32 bytes is an error.
+    ///
+    /// Starts deleting expired refresh tokens: now, then hourly, for as long as the
+    /// returned `Auth` lives.
     pub async fn new(
         cfg: &AuthConfig,
         data_dir: &Path,
         store: DynStore,
     ) -> Result<Self, AuthError> {
         let secret = secret::load(cfg.jwt_secret.as_ref(), data_dir).await?;
+        let purge = CancellationToken::new();
+        tokio::spawn(purge::run(store.clone(), purge::PURGE_EVERY, purge.clone()));
         Ok(Self {
             store,
             keys: TokenKeys::new(secret.expose()),
             config: cfg.clone(),
-            throttle: LoginThrottle::new(cfg.login_max_failures, cfg.login_window),
+            throttle: LoginThrottle::new(throttle::Limits {
+                max_failures: cfg.login_max_failures,
+                window: cfg.login_window,
+                ban: cfg.login_ban,
+                account_max_failures: cfg.login_account_max_failures,
+                account_window: cfg.login_account_window,
+            }),
+            hasher: hasher::Hasher::new(cfg.login_concurrency),
+            _purge: purge.drop_guard(),
         })
     }
 
@@ -176,29 +204,33 @@ impl Auth {
     }
 
     /// Checks a user name and password and issues a new token pair (a new refresh family).
-    /// Clients with too many recent failures get [`AuthError::Throttled`] without a check.
+    /// Banned addresses, and addresses new to an account under attack, get
+    /// [`AuthError::Throttled`] without a check (see the `throttle` module).
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         client: IpAddr,
     ) -> Result<TokenPair, AuthError> {
-        let attempt_at = Instant::now();
-        self.throttle
-            .begin(client, attempt_at)
+        let attempt = self
+            .throttle
+            .begin(client, username, Instant::now())
             .map_err(|retry_after| AuthError::Throttled { retry_after })?;
         match self.check_credentials(username, password).await {
             Ok(user) => {
-                self.throttle.clear(client);
+                attempt.succeeded(Instant::now());
                 self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
                     .await
             }
             Err(AuthError::InvalidCredentials) => {
+                attempt.failed(Instant::now());
                 tracing::info!(client = %client, "failed login");
                 Err(AuthError::InvalidCredentials)
             }
             Err(e) => {
-                self.throttle.forgive(client, attempt_at);
+                // Not the client's doing (storage, a full hashing queue): the attempt is
+                // taken back.
+                drop(attempt);
                 Err(e)
             }
         }
@@ -259,7 +291,7 @@ impl Auth {
         let user = User {
             id: uuid::Uuid::new_v4().to_string(),
             username: username.to_owned(),
-            password_hash: password::hash(password).await?,
+            password_hash: self.hasher.hash(password).await?,
             role,
             created_at: crate::now_millis(),
         };
@@ -286,10 +318,10 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         let Some(user) = self.store.user_by_name(username).await? else {
-            password::verify_dummy(password).await?;
+            self.hasher.verify_dummy(password).await?;
             return Err(AuthError::InvalidCredentials);
         };
-        if password::verify(password, &user.password_hash).await? {
+        if self.hasher.verify(password, &user.password_hash).await? {
             Ok(user)
         } else {
             Err(AuthError::InvalidCredentials)

@@ -85,6 +85,14 @@ impl Store for MemStore {
         Ok(self.users.lock().unwrap().len() as u64)
     }
 
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> StoreResult<bool> {
+        let mut users = self.users.lock().unwrap();
+        let user = users.iter_mut().find(|u| u.id == user_id);
+        Ok(user
+            .map(|u| u.password_hash = password_hash.to_owned())
+            .is_some())
+    }
+
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
         let mut tokens = self.tokens.lock().unwrap();
         if tokens.contains_key(&token.token_hash) {

@@ -24,6 +24,10 @@ fn config() -> AuthConfig {
         refresh_ttl: Duration::from_secs(3600),
         login_max_failures: 3,
         login_window: Duration::from_secs(600),
+        login_ban: Duration::from_secs(600),
+        login_account_max_failures: 20,
+        login_account_window: Duration::from_secs(600),
+        login_concurrency: 2,
     }
 }
 
@@ -204,6 +208,8 @@ async fn short_window_lets_the_client_back_in() {
     let mut cfg = config();
     cfg.login_max_failures = 1;
     cfg.login_window = Duration::from_millis(300);
+    // One failure bans the address; the ban is what the client waits out.
+    cfg.login_ban = Duration::from_millis(300);
     let (auth, _dir) = auth_on(cfg, MemStore::shared().1).await;
     auth.create_user("alice", PASSWORD, Role::User)
         .await
@@ -212,7 +218,7 @@ async fn short_window_lets_the_client_back_in() {
     let throttled_at = std::time::Instant::now();
     let throttled = auth.login("alice", PASSWORD, CLIENT).await;
     assert!(matches!(throttled, Err(AuthError::Throttled { .. })));
-    // On the real clock: the client gets back in once the window has passed, not before.
+    // On the real clock: the client gets back in once the ban has passed, not before.
     let deadline = throttled_at + Duration::from_secs(5);
     let mut poll = tokio::time::interval(Duration::from_millis(20));
     loop {
@@ -228,6 +234,35 @@ async fn short_window_lets_the_client_back_in() {
         throttled_at.elapsed() >= Duration::from_millis(250),
         "let back in too early"
     );
+}
+
+/// Regression: a successful login used to clear every failure counted for its address,
+/// so guesses at one account interleaved with logins to one's own were never throttled.
+#[tokio::test]
+async fn own_logins_do_not_reset_guesses_at_another_account() {
+    let (auth, _mem, _dir) = alice_on_mem().await;
+    auth.create_user("mallory", "mallory password", Role::User)
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let guess = auth.login("alice", "a guess at it", CLIENT).await;
+        assert!(matches!(guess, Err(AuthError::InvalidCredentials)));
+        if round < 2 {
+            auth.login("mallory", "mallory password", CLIENT)
+                .await
+                .unwrap();
+        }
+    }
+    // The third guess got the address banned.
+    match auth.login("mallory", "mallory password", CLIENT).await {
+        Err(AuthError::Throttled { retry_after }) => {
+            assert_eq!(retry_after, Duration::from_secs(600), "the whole ban");
+        }
+        other => panic!("expected Throttled, got {:?}", other.map(|_| ())),
+    }
+    // Alice, from her own address, is not locked out by it.
+    let home = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+    auth.login("alice", PASSWORD, home).await.unwrap();
 }
 
 #[tokio::test]
@@ -356,4 +391,130 @@ async fn debug_output_leaks_no_secret() {
     let dbg = format!("{pair:?}");
     assert!(!dbg.contains(&pair.refresh_token));
     assert!(!dbg.contains(&pair.access_token));
+}
+
+#[tokio::test]
+async fn reset_password_replaces_it_and_revokes_refresh_tokens() {
+    for store in backends() {
+        let (auth, _dir) = alice_on(store.clone()).await;
+        let before = auth.login("alice", PASSWORD, CLIENT).await.unwrap();
+        let reset = reset_password(&*store, "alice").await.unwrap();
+        assert_eq!(reset.revoked_tokens, 1);
+        assert_eq!(reset.password.len(), password::GENERATED_PASSWORD_CHARS);
+        assert!(reset.password.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(!format!("{reset:?}").contains(&reset.password));
+
+        let old = auth.login("alice", PASSWORD, CLIENT).await;
+        assert!(matches!(old, Err(AuthError::InvalidCredentials)));
+        assert!(is_invalid_token(&auth.refresh(&before.refresh_token).await));
+        let after = auth.login("alice", &reset.password, CLIENT).await.unwrap();
+        auth.refresh(&after.refresh_token).await.unwrap();
+
+        let again = reset_password(&*store, "alice").await.unwrap();
+        assert_ne!(again.password, reset.password);
+    }
+}
+
+#[tokio::test]
+async fn reset_password_of_an_unknown_user_changes_nothing() {
+    for store in backends() {
+        let (auth, _dir) = alice_on(store.clone()).await;
+        let err = reset_password(&*store, "mallory").await.unwrap_err();
+        assert!(matches!(&err, ResetError::UnknownUser(name) if name == "mallory"));
+        assert_eq!(err.to_string(), "no user named \"mallory\"");
+        auth.login("alice", PASSWORD, CLIENT).await.unwrap();
+        assert_eq!(store.count_users().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn reset_password_in_refuses_a_data_dir_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let vars = [("DATA_DIR".to_owned(), data_dir.display().to_string())];
+    let config = crate::config::Config::from_vars(vars).unwrap();
+    let err = reset_password_in(&config, ADMIN_USERNAME)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ResetError::NoDatabase(_)), "{err}");
+    assert!(!data_dir.exists(), "nothing is created in the wrong place");
+}
+
+/// A user created straight in the store (no `Auth`, so no purge runs yet).
+async fn plain_user(store: &DynStore) -> User {
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: "alice".into(),
+        password_hash: password::DUMMY_HASH.into(),
+        role: Role::User,
+        created_at: crate::now_millis(),
+    };
+    store.create_user(&user).await.unwrap();
+    user
+}
+
+/// Stores a refresh token row for `token` expiring at `expires_at`.
+async fn plant_token(store: &DynStore, user: &User, token: &str, expires_at: i64) {
+    let row = RefreshToken {
+        token_hash: tokens::hash_refresh_token(token),
+        user_id: user.id.clone(),
+        family_id: uuid::Uuid::new_v4().to_string(),
+        created_at: expires_at - 60_000,
+        expires_at,
+        used_at: None,
+        revoked: false,
+    };
+    store.insert_refresh_token(&row).await.unwrap();
+}
+
+/// Whether the row of `token` is still stored. (Looking marks it spent: harmless here.)
+async fn token_row_exists(store: &DynStore, token: &str) -> bool {
+    let hash = tokens::hash_refresh_token(token);
+    let found = store
+        .consume_refresh_token(&hash, crate::now_millis())
+        .await;
+    !matches!(found.unwrap(), Consumed::Unknown)
+}
+
+/// Polls until the row of `token` is gone; panics after 10 s.
+async fn wait_until_purged(store: &DynStore, token: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut poll = tokio::time::interval(Duration::from_millis(10));
+    while token_row_exists(store, token).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{token} was never purged"
+        );
+        poll.tick().await;
+    }
+}
+
+#[tokio::test]
+async fn expired_refresh_tokens_are_purged_when_auth_starts() {
+    for store in backends() {
+        let user = plain_user(&store).await;
+        let now = crate::now_millis();
+        plant_token(&store, &user, "expired", now - 1).await;
+        plant_token(&store, &user, "live", now + 3_600_000).await;
+        let (_auth, _dir) = auth_on(config(), store.clone()).await;
+        wait_until_purged(&store, "expired").await;
+        assert!(token_row_exists(&store, "live").await);
+    }
+}
+
+#[tokio::test]
+async fn the_purge_repeats_until_cancelled() {
+    for store in backends() {
+        let user = plain_user(&store).await;
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let every = Duration::from_millis(20);
+        let task = tokio::spawn(purge::run(store.clone(), every, cancel.clone()));
+        for round in 0..3 {
+            let token = format!("expired-{round}");
+            plant_token(&store, &user, &token, crate::now_millis() - 1).await;
+            wait_until_purged(&store, &token).await;
+        }
+        cancel.cancel();
+        task.await.expect("the purge task ends when cancelled");
+    }
 }

@@ -263,6 +263,8 @@ pub trait Store: Send + Sync + 'static {
     /// All users, oldest first.
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<u64>;
+    /// Replaces a user's password hash; returns whether the user exists.
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> StoreResult<bool>;
 
     // --- refresh tokens --------------------------------------------------------------
 

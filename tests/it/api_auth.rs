@@ -1,6 +1,6 @@
 //! Authentication and authorization through the real HTTP API.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::app::{ADMIN_PASSWORD, TestApp};
+use crate::support::wait_for;
 
 const SECRET: &str = "integration-test-jwt-secret-0123456789-abcdef";
 
@@ -52,6 +53,24 @@ async fn raw(
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, v, headers)
+}
+
+/// POST /api/auth/login; returns status, JSON body and headers.
+async fn login_raw(app: &TestApp, user: &str, password: &str) -> (StatusCode, Value, HeaderMap) {
+    let body = json!({"username": user, "password": password});
+    raw(app, Method::POST, "/api/auth/login", None, Some(body)).await
+}
+
+/// The `Retry-After` header, in whole seconds.
+#[track_caller]
+fn retry_after(headers: &HeaderMap) -> u64 {
+    headers
+        .get(RETRY_AFTER)
+        .expect("Retry-After header")
+        .to_str()
+        .expect("ascii")
+        .parse::<u64>()
+        .expect("Retry-After in whole seconds")
 }
 
 /// GET `path` with `Authorization: Bearer token`; returns status and body.
@@ -631,7 +650,8 @@ async fn open_registration_creates_plain_users() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failed_logins_are_throttled_with_retry_after() {
-    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
+    let app =
+        TestApp::spawn_with(&[("LOGIN_MAX_FAILURES", "3"), ("LOGIN_BAN_SECONDS", "900")]).await;
     let login = |pw: &str| {
         raw(
             &app,
@@ -692,5 +712,158 @@ async fn repeated_failed_logins_are_throttled_with_retry_after() {
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
         );
+    }
+}
+
+/// Regression: a successful login cleared every failure counted for its address, so
+/// anyone with an account could interleave guesses at `admin` with logins of their own
+/// and never be throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_interleaved_with_own_logins_are_still_throttled() {
+    let app = TestApp::spawn().await;
+    app.new_user("mallory").await;
+    let mut before_last_guess = Instant::now();
+    for i in 0..5 {
+        before_last_guess = Instant::now();
+        let (status, body, _) = login_raw(&app, "admin", &format!("guess-{i}")).await;
+        assert_error(
+            &(status, body),
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+        if i < 4 {
+            let (status, body, _) = login_raw(&app, "mallory", "mallory-password-123").await;
+            assert_eq!(status, StatusCode::OK, "mallory's own login: {body}");
+        }
+    }
+    // The fifth guess banned the address: mallory's own login and admin's right password
+    // are refused alike, for the whole ban (3600 s by default).
+    for (user, password) in [
+        ("mallory", "mallory-password-123"),
+        ("admin", ADMIN_PASSWORD),
+    ] {
+        let (status, body, headers) = login_raw(&app, user, password).await;
+        assert_error(
+            &(status, body),
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+        );
+        let retry = retry_after(&headers);
+        let since_ban = before_last_guess.elapsed().as_secs_f64();
+        assert!(
+            retry <= 3600 && retry as f64 >= 3600.0 - since_ban,
+            "{user}: Retry-After {retry} after {since_ban:.1} s of a 3600 s ban"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sixth_failure_gets_429_and_the_ban_lasts_login_ban_seconds() {
+    const BAN_SECS: u64 = 2;
+    let app = TestApp::spawn_with(&[("LOGIN_BAN_SECONDS", &BAN_SECS.to_string())]).await;
+    // Five failures (the default LOGIN_MAX_FAILURES) are answered 401; the ban starts
+    // when the fifth is checked, so after `before_fifth`.
+    let mut before_fifth = Instant::now();
+    for i in 0..5 {
+        before_fifth = Instant::now();
+        let (status, body, _) = login_raw(&app, "admin", &format!("wrong-{i}")).await;
+        assert_error(
+            &(status, body),
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+    }
+    let (status, body, headers) = login_raw(&app, "admin", "wrong-5").await;
+    let seen = before_fifth.elapsed().as_secs_f64();
+    assert_error(
+        &(status, body),
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    );
+    // What is left of the ban, rounded up to whole seconds.
+    let retry = retry_after(&headers);
+    assert!(
+        (1..=BAN_SECS).contains(&retry) && retry as f64 >= BAN_SECS as f64 - seen,
+        "Retry-After {retry}, {seen:.2} s into a {BAN_SECS} s ban"
+    );
+    // Even the right password is refused until the ban is over, then it works.
+    wait_for("the ban to end", Duration::from_secs(30), || async {
+        let (status, body, _) = login_raw(&app, "admin", ADMIN_PASSWORD).await;
+        if status == StatusCode::OK {
+            return Some(());
+        }
+        assert_error(
+            &(status, body),
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+        );
+        None
+    })
+    .await;
+    assert!(
+        before_fifth.elapsed() >= Duration::from_secs(BAN_SECS),
+        "let in {:?} after the ban began, before its {BAN_SECS} s were over",
+        before_fifth.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_auth_bodies_are_refused_before_they_are_read() {
+    let app = TestApp::spawn().await;
+    // Far above any real credentials, far below the 10 MiB torrent upload limit.
+    let huge = "p".repeat(100 * 1024);
+    let (status, body, _) = login_raw(&app, "admin", &huge).await;
+    assert_error(&(status, body), StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    let (status, body, _) = raw(
+        &app,
+        Method::POST,
+        "/api/users",
+        Some(&format!("Bearer {}", app.admin_token)),
+        Some(json!({"username": "bob", "password": huge})),
+    )
+    .await;
+    assert_error(&(status, body), StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    // Refused bodies are not failed logins: the right password still works.
+    app.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(usernames(&app).await, ["admin"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_details_are_for_administrators_only() {
+    let app = TestApp::spawn().await;
+    let alice = app.new_user("alice").await;
+    let admin = app.admin_token.clone();
+    // The control: an administrator's token gets the details.
+    let (status, full) = get_as(&app, "/api/health", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{full}");
+    assert_eq!(full["status"], "ok", "{full}");
+    for key in ["version", "uptimeSeconds", "store", "engine", "kafka"] {
+        assert!(
+            full.get(key).is_some(),
+            "no {key} for an administrator: {full}"
+        );
+    }
+    assert_eq!(full["engine"]["peerPort"], app.peer_addr.port(), "{full}");
+    let (status, ready) = get_as(&app, "/api/health/ready", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["kafka"]["enabled"], false, "{ready}");
+
+    // Anyone else, with no token, a user's, or a bad one: the status alone, same code.
+    let callers = [
+        None,
+        Some(format!("Bearer {alice}")),
+        Some("Bearer not.a.jwt".to_owned()),
+        Some(format!("Basic {admin}")),
+    ];
+    for caller in &callers {
+        for (path, word) in [
+            ("/api/health", "ok"),
+            ("/api/health/ready", "ready"),
+            ("/api/health/live", "alive"),
+        ] {
+            let (status, body, _) = raw(&app, Method::GET, path, caller.as_deref(), None).await;
+            assert_eq!(status, StatusCode::OK, "{path} as {caller:?}: {body}");
+            assert_eq!(body, json!({ "status": word }), "{path} as {caller:?}");
+        }
     }
 }

@@ -87,9 +87,11 @@ async fn post_json(app: &TestApp, body: Value) -> (StatusCode, Value) {
         .await
 }
 
-/// The server is healthy and holds exactly `expected` torrents (by info hash).
+/// The server is healthy and holds exactly `expected` torrents (by info hash). The
+/// torrent count of `/api/health` is a detail for administrators.
 async fn assert_state(app: &TestApp, expected: &[&str], what: &str) {
-    let (status, health) = app.call(Method::GET, "/api/health", None, None).await;
+    let admin = Some(app.admin_token.as_str());
+    let (status, health) = app.call(Method::GET, "/api/health", admin, None).await;
     assert_eq!(status, StatusCode::OK, "{what}: health {health}");
     assert_eq!(
         health["engine"]["torrents"],

@@ -1,113 +1,7 @@
-//! The shipped binary: first start on defaults, the one-time admin password, and a
-//! clean, bounded exit on SIGTERM with state kept for the next start.
+//! The shipped binary: first start on defaults, the one-time admin password, a clean,
+//! bounded exit on SIGTERM with state kept for the next start, and `reset-password`.
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
-
-struct Running {
-    child: Child,
-    lines: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn start(dir: &std::path::Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_torrentedge"))
-            .current_dir(dir)
-            .env_remove("JWT_SECRET")
-            .env_remove("ADMIN_PASSWORD")
-            .envs([
-                ("HOST", "127.0.0.1"),
-                ("PORT", "0"),
-                ("PEER_HOST", "127.0.0.1"),
-                ("PEER_PORT", "0"),
-                ("ENABLE_DHT", "false"),
-                ("ENABLE_LSD", "false"),
-                ("RUST_LOG", "info"),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the binary");
-        let (tx, lines) = mpsc::unbounded_channel();
-        for stream in [
-            Box::new(child.stdout.take().expect("stdout"))
-                as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = reader.next_line().await {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a log line containing `needle` and returns it.
-    async fn line_with(&mut self, needle: &str) -> String {
-        let found = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = self.lines.recv().await {
-                self.seen.push(line.clone());
-                if line.contains(needle) {
-                    return Some(line);
-                }
-            }
-            None
-        })
-        .await;
-        match found {
-            Ok(Some(line)) => line,
-            _ => panic!(
-                "no log line with {needle:?}; log so far:\n{}",
-                self.seen.join("\n")
-            ),
-        }
-    }
-
-    async fn terminate(mut self) -> Vec<String> {
-        let pid = self.child.id().expect("running").to_string();
-        // The shell's builtin: the standalone `kill` is missing from minimal images.
-        let status = std::process::Command::new("sh")
-            .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
-            .status()
-            .expect("sh");
-        assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("exited within 30 s of SIGTERM")
-            .expect("wait");
-        assert!(
-            exit.success(),
-            "exit status {exit:?}; log:\n{}",
-            self.seen.join("\n")
-        );
-        while let Ok(line) = self.lines.try_recv() {
-            self.seen.push(line);
-        }
-        self.seen
-    }
-}
-
-fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    let start = line
-        .find(&format!("{key}="))
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-        + key.len()
-        + 1;
-    line[start..].split_whitespace().next().unwrap_or("")
-}
+use crate::support::process::{Running, field, run_command};
 
 async fn login(client: &reqwest::Client, addr: &str, password: &str) -> reqwest::Response {
     client
@@ -121,7 +15,7 @@ async fn login(client: &reqwest::Client, addr: &str, password: &str) -> reqwest:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_prints_a_working_admin_password_once_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = Running::start(dir.path());
+    let mut server = Running::start(dir.path(), &[]);
     let pw_line = server.line_with("generated password").await;
     let password = field(&pw_line, "password").to_owned();
     assert!(password.len() >= 16, "{pw_line}");
@@ -142,7 +36,7 @@ async fn first_start_prints_a_working_admin_password_once_and_sigterm_exits_clea
     );
 
     // Second start on the same directory: same account, no new password printed.
-    let mut again = Running::start(dir.path());
+    let mut again = Running::start(dir.path(), &[]);
     let addr = field(&again.line_with("TorrentEdge listening").await, "addr").to_owned();
     let resp = login(&client, &addr, &password).await;
     assert_eq!(
@@ -159,4 +53,74 @@ async fn first_start_prints_a_working_admin_password_once_and_sigterm_exits_clea
         !log.iter().any(|l| l.contains(&password)),
         "password leaked into the second start's log"
     );
+}
+
+async fn refresh(client: &reqwest::Client, addr: &str, token: &str) -> reqwest::StatusCode {
+    client
+        .post(format!("http://{addr}/api/auth/refresh"))
+        .json(&serde_json::json!({"refreshToken": token}))
+        .send()
+        .await
+        .expect("refresh")
+        .status()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_prints_a_new_password_once_and_ends_old_sessions() {
+    const OLD: &str = "the-old-admin-password";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Running::start(dir.path(), &[("ADMIN_PASSWORD", OLD)]);
+    let addr = server.addr().await;
+    let client = reqwest::Client::new();
+    let resp = login(&client, &addr, OLD).await;
+    assert_eq!(resp.status(), 200);
+    let session: serde_json::Value = resp.json().await.expect("token pair");
+    let refresh_token = session["refreshToken"].as_str().expect("refresh token");
+
+    // While the server runs, on the same DATA_DIR (./data of the same directory).
+    let out = run_command(dir.path(), &["reset-password", "admin"]).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{:?}; stderr:\n{stderr}", out.status);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout is the password alone: {stdout:?}");
+    let password = lines[0];
+    assert!(
+        password.len() >= 16 && password.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{password:?}"
+    );
+    assert!(!stderr.contains(password), "password repeated on stderr");
+
+    assert_eq!(login(&client, &addr, password).await.status(), 200);
+    assert_eq!(login(&client, &addr, OLD).await.status(), 401);
+    assert_eq!(refresh(&client, &addr, refresh_token).await, 401);
+
+    // An unknown user: a clear error, a failing exit status, nothing on stdout.
+    let out = run_command(dir.path(), &["reset-password", "nobody"]).await;
+    assert!(!out.status.success(), "{:?}", out.status);
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no user named \"nobody\""), "{stderr}");
+    // No user given, or a directory without the server's data: refused too.
+    let out = run_command(dir.path(), &["reset-password"]).await;
+    assert!(!out.status.success() && text(&out.stderr).contains("usage"));
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = run_command(elsewhere.path(), &["reset-password", "admin"]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no database"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!elsewhere.path().join("data").exists());
+
+    // None of that touched the new password, and it survives a restart.
+    server.terminate().await;
+    let mut again = Running::start(dir.path(), &[]);
+    let addr = again.addr().await;
+    assert_eq!(login(&client, &addr, password).await.status(), 200);
+    again.terminate().await;
 }

@@ -10,6 +10,7 @@ mod events;
 mod integrity;
 mod kafka;
 mod lifecycle;
+mod login_load;
 mod proxy;
 mod queue;
 mod restart;

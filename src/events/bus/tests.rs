@@ -216,6 +216,9 @@ impl Store for Flaky {
     async fn count_users(&self) -> StoreResult<u64> {
         self.inner.count_users().await
     }
+    async fn set_password_hash(&self, id: &str, hash: &str) -> StoreResult<bool> {
+        self.inner.set_password_hash(id, hash).await
+    }
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
         self.inner.insert_refresh_token(t).await
     }

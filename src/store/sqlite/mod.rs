@@ -181,6 +181,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> StoreResult<bool> {
+        let (id, hash) = (user_id.to_owned(), password_hash.to_owned());
+        let sql = "UPDATE users SET password_hash = ?1 WHERE id = ?2";
+        self.call(move |c| {
+            c.execute(sql, rusqlite::params![hash, id])
+                .db()
+                .map(|n| n > 0)
+        })
+        .await
+    }
+
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
         let token = token.clone();
         self.call(move |c| rows::insert_token(c, &token)).await
