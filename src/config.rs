@@ -509,8 +509,10 @@ mod tests {
             ("ACCESS_TOKEN_TTL", "86401"),
             ("REFRESH_TOKEN_TTL", "59"),
             ("REFRESH_TOKEN_TTL", "31536001"),
-            ("LOGIN_MAX_FAILURES", "0"),
             ("LOGIN_MAX_FAILURES", "1001"),
+            ("LOGIN_BAN_SECONDS", "0"),
+            ("LOGIN_ACCOUNT_WINDOW", "0"),
+            ("LOGIN_CONCURRENCY", "257"),
             ("LOGIN_WINDOW", "0"),
             ("LOGIN_WINDOW", "86401"),
         ] {
