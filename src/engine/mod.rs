@@ -336,13 +336,12 @@ impl Engine {
     }
 
     /// Changes a record the actor may see: writes it with the event `kind` (its
-    /// payload the torrent's view after the change, when `kind` is given) and re-plans
-    /// the queue.
+    /// payload the torrent's view after the change) and re-plans the queue.
     async fn update(
         self: &Arc<Self>,
         actor: &Actor,
         hash: &str,
-        kind: Option<EventType>,
+        kind: EventType,
         f: impl FnOnce(&mut TorrentRecord),
     ) -> Result<TorrentView> {
         let hash = normalize_hash(hash)?;
@@ -355,18 +354,16 @@ impl Engine {
                 .ok_or_else(|| EngineError::NotFound(hash.clone()))?;
             let mut rec = e.rec.clone();
             f(&mut rec);
-            let event =
-                kind.map(|k| Draft::torrent(k, &hash, &rec.owner_id, self.preview(&mut map, &rec)));
+            let event = Draft::torrent(kind, &hash, &rec.owner_id, self.preview(&mut map, &rec));
             (rec, event)
         };
-        self.save(&ops, vec![rec], event.into_iter().collect())
-            .await?;
+        self.save(&ops, vec![rec], vec![event]).await?;
         self.reconcile_locked(&ops).await;
         self.view_of(actor, &hash)
     }
 
     pub async fn pause(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
-        self.update(actor, hash, Some(EventType::Paused), |r| r.paused = true)
+        self.update(actor, hash, EventType::Paused, |r| r.paused = true)
             .await
     }
 
@@ -374,7 +371,7 @@ impl Engine {
     /// seeds again until the policy next applies.
     pub async fn resume(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
         let view = self
-            .update(actor, hash, Some(EventType::Resumed), |r| {
+            .update(actor, hash, EventType::Resumed, |r| {
                 r.paused = false;
                 r.error = None;
                 r.seeding_stopped_at = None;
@@ -392,7 +389,7 @@ impl Engine {
         hash: &str,
         priority: Priority,
     ) -> Result<TorrentView> {
-        self.update(actor, hash, None, |r| r.priority = priority)
+        self.update(actor, hash, EventType::Priority, |r| r.priority = priority)
             .await
     }
 

@@ -15,13 +15,15 @@ pub enum EventType {
     Seeding,
     Paused,
     Resumed,
+    /// A user changed the torrent's priority.
+    Priority,
     Removed,
     Error,
     QueueUpdated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         Self::Added,
         Self::Metadata,
         Self::Progress,
@@ -30,6 +32,7 @@ impl EventType {
         Self::Seeding,
         Self::Paused,
         Self::Resumed,
+        Self::Priority,
         Self::Removed,
         Self::Error,
         Self::QueueUpdated,
@@ -45,6 +48,7 @@ impl EventType {
             Self::Seeding => "torrent:seeding",
             Self::Paused => "torrent:paused",
             Self::Resumed => "torrent:resumed",
+            Self::Priority => "torrent:priority",
             Self::Removed => "torrent:removed",
             Self::Error => "torrent:error",
             Self::QueueUpdated => "queue:updated",
