@@ -4,7 +4,9 @@ mod support;
 
 mod api_auth;
 mod bad_input;
+
 mod binary;
+mod crash;
 mod download;
 mod events;
 mod integrity;

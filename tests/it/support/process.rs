@@ -115,6 +115,12 @@ impl Running {
         }
     }
 
+    /// Kills the server with SIGKILL (no chance to save anything) and waits for it.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        let _ = self.child.wait().await;
+    }
+
     pub async fn terminate(mut self) -> Vec<String> {
         let pid = self.child.id().expect("running").to_string();
         // The shell's builtin: the standalone `kill` is missing from minimal images.
