@@ -81,6 +81,7 @@ impl From<EngineError> for ApiError {
             E::Fetch(_) => Self::new(StatusCode::BAD_GATEWAY, "fetch_failed", msg),
             E::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg),
             E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, "already_exists", msg),
+            E::InvalidSetting(_) => Self::bad_request("invalid_setting", msg),
             E::FilesInUse(_) => Self::new(StatusCode::CONFLICT, "files_in_use", msg),
             E::DeleteFiles(_) => {
                 tracing::error!(error = %msg, "removing a torrent's files");

@@ -12,13 +12,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
-use serde::{Deserialize, Serialize};
+
 use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json, MaybeAuthUser};
-use crate::engine::Limits;
+use crate::engine::Settings;
 use crate::events::kafka::{KafkaSink, KafkaStatus};
 
 /// The Kafka sink, when `KAFKA_BROKERS` is set (installed by `App::run`).
@@ -101,48 +101,16 @@ async fn statistics(State(s): State<AppState>, user: AuthUser, kafka: Kafka) -> 
     axum::Json(body)
 }
 
-/// Runtime settings. Changes apply at once and last until restart (the environment
-/// is the persistent configuration).
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Settings {
-    download_limit: Option<u32>,
-    upload_limit: Option<u32>,
-    max_concurrent_torrents: Option<usize>,
-}
-
 async fn settings(State(s): State<AppState>, _user: AuthUser) -> impl IntoResponse {
-    current(&s)
+    axum::Json(s.engine.settings())
 }
 
-fn current(s: &AppState) -> axum::Json<Settings> {
-    let l = s.engine.limits();
-    axum::Json(Settings {
-        download_limit: Some(l.download_limit),
-        upload_limit: Some(l.upload_limit),
-        max_concurrent_torrents: Some(s.engine.max_concurrent()),
-    })
-}
-
+/// Administrators change limits and slots; the change is kept across restarts.
 async fn update_settings(
     State(s): State<AppState>,
     user: AuthUser,
     Json(new): Json<Settings>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require_admin()?;
-    if new.max_concurrent_torrents == Some(0) {
-        return Err(ApiError::bad_request(
-            "invalid_setting",
-            "maxConcurrentTorrents must be at least 1",
-        ));
-    }
-    let old = s.engine.limits();
-    s.engine.set_limits(Limits {
-        download_limit: new.download_limit.unwrap_or(old.download_limit),
-        upload_limit: new.upload_limit.unwrap_or(old.upload_limit),
-    });
-    if let Some(max) = new.max_concurrent_torrents {
-        s.engine.set_max_concurrent(max).await;
-    }
-    Ok(current(&s))
+    Ok(axum::Json(s.engine.update_settings(new).await?))
 }

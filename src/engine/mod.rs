@@ -69,6 +69,8 @@ pub enum EngineError {
     /// Deleting the torrent's files failed; the torrent is kept as it was.
     #[error("could not delete the torrent's files: {0}")]
     DeleteFiles(String),
+    #[error("{0}")]
+    InvalidSetting(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("engine: {0:#}")]
@@ -76,6 +78,9 @@ pub enum EngineError {
 }
 
 type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The store's settings entry holding [`Settings`] as JSON.
+const SETTINGS_KEY: &str = "engine";
 
 /// Proof that the caller holds the operations lock.
 type Ops<'a> = tokio::sync::MutexGuard<'a, ()>;
@@ -144,6 +149,7 @@ impl Engine {
             hooks,
             cancel,
         });
+        engine.load_settings().await?;
         engine.restore().await?;
         sampler::spawn(engine.clone());
         Ok(engine)
@@ -539,10 +545,62 @@ impl Engine {
         self.config().max_concurrent
     }
 
-    /// Changes how many torrents may download at once, and re-plans the queue.
-    pub async fn set_max_concurrent(self: &Arc<Self>, max: usize) {
-        lock(&self.cfg).max_concurrent = max.max(1);
-        self.reconcile().await;
+    /// The runtime settings, every one given.
+    pub fn settings(&self) -> Settings {
+        let cfg = self.config();
+        Settings {
+            download_limit: Some(cfg.download_limit),
+            upload_limit: Some(cfg.upload_limit),
+            max_concurrent_torrents: Some(cfg.max_concurrent),
+        }
+    }
+
+    /// Changes the given settings: written to the store first, then applied at once (the
+    /// queue re-planned), so what was acknowledged survives a restart.
+    pub async fn update_settings(self: &Arc<Self>, new: Settings) -> Result<Settings> {
+        if new.max_concurrent_torrents == Some(0) {
+            return Err(EngineError::InvalidSetting(
+                "maxConcurrentTorrents must be at least 1".into(),
+            ));
+        }
+        let ops = self.ops.lock().await;
+        let old = self.settings();
+        let merged = Settings {
+            download_limit: new.download_limit.or(old.download_limit),
+            upload_limit: new.upload_limit.or(old.upload_limit),
+            max_concurrent_torrents: new.max_concurrent_torrents.or(old.max_concurrent_torrents),
+        };
+        let value = serde_json::to_string(&merged).map_err(|e| EngineError::Internal(e.into()))?;
+        self.store
+            .save_settings(&[(SETTINGS_KEY.to_owned(), value)])
+            .await?;
+        self.apply_settings(&merged);
+        self.reconcile_locked(&ops).await;
+        Ok(self.settings())
+    }
+
+    /// Puts settings in force (limits in librqbit at once; slots at the next reconcile).
+    fn apply_settings(&self, s: &Settings) {
+        let cfg = self.config();
+        self.set_limits(Limits {
+            download_limit: s.download_limit.unwrap_or(cfg.download_limit),
+            upload_limit: s.upload_limit.unwrap_or(cfg.upload_limit),
+        });
+        if let Some(max) = s.max_concurrent_torrents {
+            lock(&self.cfg).max_concurrent = max.max(1);
+        }
+    }
+
+    /// The settings an administrator saved, over the environment's values.
+    async fn load_settings(&self) -> Result<()> {
+        let saved = self.store.settings().await?;
+        if let Some((_, value)) = saved.iter().find(|(k, _)| k == SETTINGS_KEY) {
+            match serde_json::from_str::<Settings>(value) {
+                Ok(s) => self.apply_settings(&s),
+                Err(e) => tracing::warn!(error = %e, "ignoring unreadable saved settings"),
+            }
+        }
+        Ok(())
     }
 
     pub fn statistics(&self, actor: &Actor) -> Statistics {

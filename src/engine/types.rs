@@ -149,6 +149,16 @@ pub struct Limits {
     pub upload_limit: u32,
 }
 
+/// The settings administrators change at runtime. Given ones replace the current value;
+/// they are kept in the store and outlive restarts (over the environment's values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    pub download_limit: Option<u32>,
+    pub upload_limit: Option<u32>,
+    pub max_concurrent_torrents: Option<usize>,
+}
+
 /// Counts and rates over the torrents an actor can see.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]

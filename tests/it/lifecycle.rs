@@ -312,3 +312,30 @@ async fn live_details_then_pause_and_resume_mid_download() {
         &app.admin_downloads().join("paused-content"),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_changed_at_runtime_survive_a_restart() {
+    let env = [("DOWNLOAD_LIMIT", "1000000")];
+    let app = TestApp::spawn_with(&env).await;
+    let (status, v) = app
+        .call(
+            Method::PUT,
+            "/api/settings",
+            Some(&app.admin_token),
+            Some(json!({"downloadLimit": 2_000_000, "maxConcurrentTorrents": 7})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let dir = app.stop().await;
+    let app = TestApp::spawn_in(dir, &env).await;
+    let (status, v) = app
+        .call(Method::GET, "/api/settings", Some(&app.admin_token), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["downloadLimit"], 2_000_000,
+        "the saved value, over the environment's"
+    );
+    assert_eq!(v["maxConcurrentTorrents"], 7);
+    assert_eq!(v["uploadLimit"], 0);
+}
