@@ -12,18 +12,34 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::engine::{Engine, Hooks};
 use crate::events::Bus;
+use crate::events::SinkHealth;
 use crate::events::kafka::KafkaSink;
 use crate::gateway;
 use crate::store::{DynStore, SqliteStore};
 
+/// What every edge (REST, Socket.IO) can reach. Owned here, so no edge depends on
+/// another's types.
+#[derive(Clone)]
+pub struct Services {
+    pub engine: Arc<Engine>,
+    pub auth: Arc<Auth>,
+    pub store: DynStore,
+    pub bus: Arc<Bus>,
+    /// The event sinks whose health the health endpoints report (Kafka, when set).
+    pub sink: Option<Arc<dyn SinkHealth>>,
+    pub started: Instant,
+    /// Whether `X-Forwarded-For` names the client (see `Config::trust_proxy`).
+    pub trust_proxy: bool,
+}
+
 pub struct App {
     listener: TcpListener,
-    state: AppState,
+    state: Services,
     cancel: CancellationToken,
     shutdown_timeout: std::time::Duration,
     kafka: Option<Arc<KafkaSink>>,
@@ -68,11 +84,12 @@ impl App {
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
-        let state = AppState {
+        let state = Services {
             engine,
             auth,
             store,
             bus,
+            sink: kafka.clone().map(|k| k as Arc<dyn SinkHealth>),
             started: Instant::now(),
             trust_proxy: config.trust_proxy,
         };
@@ -116,11 +133,6 @@ impl App {
         let engine = self.state.engine.clone();
         let socketio = gateway::layer(&self.state, cancel.child_token());
         let router = api::router(self.state).layer(socketio);
-        // The health endpoints read the sink's state from here.
-        let router = match &self.kafka {
-            Some(k) => router.layer(axum::Extension(k.clone())),
-            None => router,
-        };
         let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -4,18 +4,23 @@
 //!
 //! - [`config`] reads the environment once and hands typed option structs to the rest.
 //! - [`engine`] is the only module that names librqbit: adding, pausing, resuming and
-//!   removing torrents, the download queue, rate limits, the seeding policy, and a
-//!   sampler that turns librqbit's state into the project's own types.
-//! - [`events`] is the event contract and the bus every change flows through to the
-//!   sinks (Socket.IO gateway, Kafka outbox relay), never blocking the engine.
-//! - [`store`] persists users, refresh tokens and torrents behind one trait with an
-//!   embedded SQLite default; a shared contract suite runs against every backend.
+//!   removing torrents, the download queue, rate limits, the seeding policy, each user's
+//!   folder, and a sampler that reports librqbit's state in the project's own types. One
+//!   writer: every record change is written with its event, then applied in memory.
+//! - [`events`] is the event contract and the bus: a change's events are written to the
+//!   store's outbox in the same commit as the change, then published to the sinks
+//!   (Socket.IO gateway, Kafka relay), never blocking the engine.
+//! - [`store`] persists users, refresh tokens, torrents, settings and the event outbox
+//!   behind one trait with an embedded SQLite default; a shared contract suite runs
+//!   against every backend.
 //! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
 //! - [`api`] is the REST edge: thin axum handlers that extract, call and map errors.
 //! - [`gateway`] is the Socket.IO edge: authenticated sockets get the bus events they may see.
-//! - [`app`] wires everything, binds the listener and owns graceful shutdown.
+//! - [`app`] wires everything, owns the edges' shared state ([`app::Services`]), binds the
+//!   listener and owns graceful shutdown.
 //!
-//! Dependencies point inward: `api` uses `engine`, `auth` and `store`; nothing uses `api`.
+//! Dependencies point inward: `api` and `gateway` use `engine`, `auth`, `store` and
+//! `events` through `app::Services`; nothing uses `api` or `gateway`.
 
 pub mod api;
 pub mod app;

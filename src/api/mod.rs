@@ -8,9 +8,6 @@ pub mod extract;
 mod system;
 mod torrents;
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -18,26 +15,13 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::Auth;
-use crate::engine::Engine;
-use crate::events::Bus;
-use crate::store::DynStore;
 use error::ApiError;
 
 /// Largest request body accepted (a `.torrent` upload with its form fields).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Arc<Engine>,
-    pub auth: Arc<Auth>,
-    pub store: DynStore,
-    pub bus: Arc<Bus>,
-    pub started: Instant,
-    /// Whether `X-Forwarded-For` names the client (see `Config::trust_proxy`).
-    pub trust_proxy: bool,
-}
+/// What every handler can reach: the edges' shared state, owned by [`crate::app`].
+pub use crate::app::Services as AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -5,13 +5,11 @@
 //! Kafka's state, topic, backlog and last error) describe the deployment to whoever asks,
 //! so they are shown only to a caller with an administrator's access token.
 
-use std::sync::Arc;
-
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Extension, Router};
 
 use serde_json::json;
 
@@ -19,14 +17,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json, MaybeAuthUser};
 use crate::engine::Settings;
-use crate::events::kafka::{KafkaSink, KafkaStatus};
+use crate::events::kafka::KafkaStatus;
 
-/// The Kafka sink, when `KAFKA_BROKERS` is set (installed by `App::run`).
-type Kafka = Option<Extension<Arc<KafkaSink>>>;
-
-async fn kafka_status(kafka: &Kafka) -> KafkaStatus {
-    match kafka {
-        Some(Extension(k)) => k.status().await,
+async fn kafka_status(s: &AppState) -> KafkaStatus {
+    match &s.sink {
+        Some(k) => k.status().await,
         None => KafkaStatus::disabled(),
     }
 }
@@ -47,11 +42,7 @@ async fn live() -> impl IntoResponse {
 /// Ready when the store answers; the engine is up whenever the server is. Kafka is
 /// reported (to administrators) but never makes the server unready: events wait in the
 /// outbox.
-async fn ready(
-    State(s): State<AppState>,
-    caller: MaybeAuthUser,
-    kafka: Kafka,
-) -> impl IntoResponse {
+async fn ready(State(s): State<AppState>, caller: MaybeAuthUser) -> impl IntoResponse {
     let store = s.store.ping().await;
     if let Err(e) = &store {
         tracing::warn!(error = %e, "store not ready");
@@ -62,17 +53,13 @@ async fn ready(
     };
     let body = match (caller.is_admin(), status.is_success()) {
         (false, _) => json!({ "status": word }),
-        (true, true) => json!({ "status": word, "kafka": kafka_status(&kafka).await }),
+        (true, true) => json!({ "status": word, "kafka": kafka_status(&s).await }),
         (true, false) => json!({ "status": word, "store": "unavailable" }),
     };
     (status, axum::Json(body))
 }
 
-async fn health(
-    State(s): State<AppState>,
-    caller: MaybeAuthUser,
-    kafka: Kafka,
-) -> impl IntoResponse {
+async fn health(State(s): State<AppState>, caller: MaybeAuthUser) -> impl IntoResponse {
     let store_ok = s.store.ping().await.is_ok();
     let (status, word) = if store_ok {
         (StatusCode::OK, "ok")
@@ -88,15 +75,15 @@ async fn health(
         "uptimeSeconds": s.started.elapsed().as_secs(),
         "store": { "backend": s.store.backend_name(), "ok": store_ok },
         "engine": { "torrents": s.engine.torrent_count(), "peerPort": s.engine.peer_addr().map(|a| a.port()) },
-        "kafka": kafka_status(&kafka).await,
+        "kafka": kafka_status(&s).await,
     });
     (status, axum::Json(body))
 }
 
-async fn statistics(State(s): State<AppState>, user: AuthUser, kafka: Kafka) -> impl IntoResponse {
+async fn statistics(State(s): State<AppState>, user: AuthUser) -> impl IntoResponse {
     let mut body = serde_json::to_value(s.engine.statistics(&user.actor())).unwrap_or_default();
     if let Some(obj) = body.as_object_mut() {
-        obj.insert("kafka".into(), json!(kafka_status(&kafka).await));
+        obj.insert("kafka".into(), json!(kafka_status(&s).await));
     }
     axum::Json(body)
 }

@@ -603,6 +603,13 @@ impl KafkaSink {
     }
 }
 
+#[async_trait::async_trait]
+impl super::SinkHealth for KafkaSink {
+    async fn status(&self) -> KafkaStatus {
+        KafkaSink::status(self).await
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -20,4 +20,10 @@ pub mod contract;
 pub mod kafka;
 
 pub use bus::{Bus, Change, Draft, Replay};
+
+/// A sink's health as the health endpoints show it.
+#[async_trait::async_trait]
+pub trait SinkHealth: Send + Sync {
+    async fn status(&self) -> kafka::KafkaStatus;
+}
 pub use contract::{Envelope, EventType};

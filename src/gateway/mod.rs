@@ -28,7 +28,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::AppState;
+use crate::app::Services;
 use crate::auth::Auth;
 use crate::engine::Engine;
 use crate::events::Bus;
@@ -50,7 +50,7 @@ pub(crate) struct Gateway {
 
 /// The Socket.IO layer, to wrap the HTTP router with. Every socket is disconnected
 /// when `cancel` is cancelled. Call it inside the Tokio runtime.
-pub fn layer(state: &AppState, cancel: CancellationToken) -> SocketIoLayer {
+pub fn layer(state: &Services, cancel: CancellationToken) -> SocketIoLayer {
     let gw = Gateway {
         auth: state.auth.clone(),
         engine: state.engine.clone(),
