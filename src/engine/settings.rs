@@ -1,0 +1,95 @@
+//! Limits and download slots, changed at runtime by administrators: kept in the store
+//! (written before they apply), and applied over the environment's values at start.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use super::{Engine, EngineError, Limits, Result, Settings, lock};
+
+/// The store's settings entry holding [`Settings`] as JSON.
+const SETTINGS_KEY: &str = "engine";
+
+impl Engine {
+    pub fn limits(&self) -> Limits {
+        let cfg = self.config();
+        Limits {
+            download_limit: cfg.download_limit,
+            upload_limit: cfg.upload_limit,
+        }
+    }
+
+    /// Changes the global limits at once, for every torrent.
+    pub fn set_limits(&self, limits: Limits) {
+        self.session
+            .ratelimits
+            .set_download_bps(NonZeroU32::new(limits.download_limit));
+        self.session
+            .ratelimits
+            .set_upload_bps(NonZeroU32::new(limits.upload_limit));
+        let mut cfg = lock(&self.cfg);
+        cfg.download_limit = limits.download_limit;
+        cfg.upload_limit = limits.upload_limit;
+    }
+
+    pub fn max_concurrent(&self) -> usize {
+        self.config().max_concurrent
+    }
+
+    /// The runtime settings, every one given.
+    pub fn settings(&self) -> Settings {
+        let cfg = self.config();
+        Settings {
+            download_limit: Some(cfg.download_limit),
+            upload_limit: Some(cfg.upload_limit),
+            max_concurrent_torrents: Some(cfg.max_concurrent),
+        }
+    }
+
+    /// Changes the given settings: written to the store first, then applied at once (the
+    /// queue re-planned), so what was acknowledged survives a restart.
+    pub async fn update_settings(self: &Arc<Self>, new: Settings) -> Result<Settings> {
+        if new.max_concurrent_torrents == Some(0) {
+            return Err(EngineError::InvalidSetting(
+                "maxConcurrentTorrents must be at least 1".into(),
+            ));
+        }
+        let ops = self.ops.lock().await;
+        let old = self.settings();
+        let merged = Settings {
+            download_limit: new.download_limit.or(old.download_limit),
+            upload_limit: new.upload_limit.or(old.upload_limit),
+            max_concurrent_torrents: new.max_concurrent_torrents.or(old.max_concurrent_torrents),
+        };
+        let value = serde_json::to_string(&merged).map_err(|e| EngineError::Internal(e.into()))?;
+        self.store
+            .save_settings(&[(SETTINGS_KEY.to_owned(), value)])
+            .await?;
+        self.apply_settings(&merged);
+        self.reconcile_locked(&ops).await;
+        Ok(self.settings())
+    }
+
+    /// Puts settings in force (limits in librqbit at once; slots at the next reconcile).
+    fn apply_settings(&self, s: &Settings) {
+        let cfg = self.config();
+        self.set_limits(Limits {
+            download_limit: s.download_limit.unwrap_or(cfg.download_limit),
+            upload_limit: s.upload_limit.unwrap_or(cfg.upload_limit),
+        });
+        if let Some(max) = s.max_concurrent_torrents {
+            lock(&self.cfg).max_concurrent = max.max(1);
+        }
+    }
+
+    /// The settings an administrator saved, over the environment's values.
+    pub(super) async fn load_settings(&self) -> Result<()> {
+        let saved = self.store.settings().await?;
+        if let Some((_, value)) = saved.iter().find(|(k, _)| k == SETTINGS_KEY) {
+            match serde_json::from_str::<Settings>(value) {
+                Ok(s) => self.apply_settings(&s),
+                Err(e) => tracing::warn!(error = %e, "ignoring unreadable saved settings"),
+            }
+        }
+        Ok(())
+    }
+}
