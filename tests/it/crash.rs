@@ -186,7 +186,7 @@ async fn one_op(c: &Client, swarms: &[Swarm], model: &Mutex<Vec<Expect>>, tally:
         0 => {
             *e = Expect {
                 present: true,
-                paused: false,
+                paused: start_paused,
                 priority: prio.to_owned(),
                 unsure: false,
             };
