@@ -9,6 +9,7 @@
 //! [`FLUSH_EVERY`] ticks and at shutdown); every other change, and every event, is
 //! written in the tick that saw it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use librqbit::api::TorrentIdOrHash;
@@ -64,48 +65,45 @@ impl Engine {
     async fn tick(&self, _ops: &Ops<'_>, flush: bool) {
         let seen = self.observe();
         self.hooks.at(HookPoint::SamplerObserved).await;
+        let seen_hashes: HashSet<String> = seen.iter().map(|s| s.rec.info_hash.clone()).collect();
         let mut change = Change::default();
-        let dirty: Vec<TorrentRecord> = if flush {
+        if flush {
             let map = lock(&self.torrents);
-            map.values()
-                .filter(|e| e.dirty && !seen.iter().any(|s| s.rec.info_hash == e.rec.info_hash))
-                .map(|e| e.rec.clone())
-                .collect()
-        } else {
-            Vec::new()
-        };
+            let dirty = map
+                .values()
+                .filter(|e| e.dirty && !seen_hashes.contains(&e.rec.info_hash));
+            change.save.extend(dirty.map(|e| e.rec.clone()));
+        }
         for s in &seen {
             if s.urgent || flush {
                 change.save.push(s.rec.clone());
             }
             change.events.extend(s.events.iter().cloned());
         }
-        change.save.extend(dirty);
-        if let Err(e) = self.bus.commit(change.clone()).await {
+        let written: HashSet<String> = change.save.iter().map(|r| r.info_hash.clone()).collect();
+        if let Err(e) = self.bus.commit(change).await {
             // Nothing applied: the next tick sees the same changes and tries again.
             tracing::error!(error = %e, "writing what the sampler saw; will retry");
             return;
         }
-        let written: std::collections::HashSet<&str> =
-            change.save.iter().map(|r| r.info_hash.as_str()).collect();
         let mut map = lock(&self.torrents);
+        for hash in &written {
+            if let Some(e) = map.get_mut(hash) {
+                e.dirty = false;
+            }
+        }
         for s in seen {
             let Some(e) = map.get_mut(&s.rec.info_hash) else {
                 continue;
             };
-            let was_written = written.contains(s.rec.info_hash.as_str());
-            e.dirty = !was_written && (e.dirty || e.rec != s.rec);
+            // Totals that changed without being written go out with a later flush.
+            e.dirty |= !written.contains(&s.rec.info_hash) && e.rec != s.rec;
             e.rec = s.rec;
             e.last_fetched = s.last_fetched;
             e.last_uploaded = s.last_uploaded;
             e.session_fetched = s.session_fetched;
             e.last_progress = s.last_progress;
             e.last_state = Some(s.last_state);
-        }
-        for rec in &change.save {
-            if let Some(e) = map.get_mut(&rec.info_hash) {
-                e.dirty = false;
-            }
         }
     }
 
