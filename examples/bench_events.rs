@@ -68,7 +68,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use torrentedge::app::App;
 use torrentedge::config::Config;
-use torrentedge::events::{Bus, Draft, EventType};
+use torrentedge::events::payload::Progress;
+use torrentedge::events::{Bus, Draft, Event};
+use torrentedge::view::{PeerCounts, TorrentState};
 
 const USAGE: &str = "usage: bench_events [--torrents N] [--clients 1,100,1000] \
 [--per-torrent 40,40,10] [--rate EV_PER_S] [--client-procs K] [--kafka-events M] [--wait S] [--node PATH] [--tansu PATH]";
@@ -418,25 +420,26 @@ async fn emit(
         let done = (round as u64 + 1) * total_bytes / rounds as u64;
         // One commit per round, as the engine writes one per tick.
         let mut drafts = Vec::with_capacity(hashes.len());
-        for (i, hash) in hashes.iter().enumerate() {
-            // The engine's progress payload (Entry::progress_payload), plus the marker.
-            let data = json!({
-                "name": format!("bench-{i}"),
-                "state": "downloading",
-                "percentage": done as f64 * 100.0 / total_bytes as f64,
-                "completedBytes": done,
-                "totalBytes": total_bytes,
-                "downloadSpeed": 10_485_760u64,
-                "uploadSpeed": 1_048_576u64,
-                "peers": 12,
-                "eta": 97,
-                "downloaded": done,
-                "uploaded": done / 10,
-                "ratio": 0.1,
-                "benchRun": run,
-                "benchN": n,
-            });
-            drafts.push(Draft::torrent(EventType::Progress, hash, owner, data));
+        for hash in hashes {
+            // The engine's progress payload; the name carries the run's marker.
+            let progress = Progress {
+                name: Some(format!("bench-{run}-{n}")),
+                state: TorrentState::Downloading,
+                percentage: done as f64 * 100.0 / total_bytes as f64,
+                completed_bytes: done,
+                total_bytes,
+                download_speed: 10_485_760,
+                upload_speed: 1_048_576,
+                peers: PeerCounts {
+                    connected: 12,
+                    total: 40,
+                },
+                eta: Some(97),
+                downloaded: done,
+                uploaded: done / 10,
+                ratio: 0.1,
+            };
+            drafts.push(Draft::torrent(hash, owner, Event::Progress(progress)));
             n += 1;
         }
         bus.emit(drafts).await.expect("writing the events");
@@ -881,7 +884,8 @@ async fn kafka(opts: &Opts, hz: f64) -> anyhow::Result<KafkaRow> {
                 let Some(Ok(v)) = msg.payload().map(serde_json::from_slice::<Value>) else {
                     continue;
                 };
-                if v["benchRun"] != run.as_str() {
+                let marker = format!("bench-{run}-");
+                if !v["name"].as_str().is_some_and(|n| n.starts_with(&marker)) {
                     continue;
                 }
                 let id = v["id"].as_str().unwrap_or_default().to_owned();

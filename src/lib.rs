@@ -10,6 +10,7 @@
 //! - [`events`] is the event contract and the bus: a change's events are written to the
 //!   store's outbox in the same commit as the change, then published to the sinks
 //!   (Socket.IO gateway, Kafka relay), never blocking the engine.
+//! - [`view`] is the torrent as clients see it, shared by the REST API and the events.
 //! - [`store`] persists users, refresh tokens, torrents, settings and the event outbox
 //!   behind one trait with an embedded SQLite default; a shared contract suite runs
 //!   against every backend.
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod events;
 pub mod gateway;
 pub mod store;
+pub mod view;
 
 /// Milliseconds since the Unix epoch, the one clock every record uses.
 pub fn now_millis() -> i64 {

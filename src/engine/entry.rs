@@ -47,7 +47,7 @@ pub(crate) struct Entry {
     /// The torrent's files, absolute: no other torrent may claim one of them.
     pub paths: Vec<PathBuf>,
     /// What the last `torrent:progress` event said, to send only changes.
-    pub last_progress: Option<serde_json::Value>,
+    pub last_progress: Option<crate::events::payload::Progress>,
     pub last_state: Option<TorrentState>,
 }
 
@@ -103,24 +103,6 @@ impl Entry {
             && self
                 .resolve_after
                 .is_none_or(|t| t <= std::time::Instant::now())
-    }
-
-    /// The payload of a `torrent:progress` event.
-    pub fn progress_payload(view: &TorrentView) -> serde_json::Value {
-        serde_json::json!({
-            "name": view.name,
-            "state": view.state,
-            "percentage": view.percentage,
-            "completedBytes": view.completed_bytes,
-            "totalBytes": view.total_bytes,
-            "downloadSpeed": view.download_speed,
-            "uploadSpeed": view.upload_speed,
-            "peers": view.peers,
-            "eta": view.eta,
-            "downloaded": view.downloaded,
-            "uploaded": view.uploaded,
-            "ratio": view.ratio,
-        })
     }
 
     pub fn stats(&self) -> Option<TorrentStats> {

@@ -37,7 +37,8 @@ use librqbit::Session;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
-use crate::events::{Bus, Change, Draft, EventType};
+use crate::events::payload::{Paused, Removed};
+use crate::events::{Bus, Change, Draft, Event};
 use crate::store::{DynStore, Priority, StoreError, TorrentRecord};
 use entry::Entry;
 pub use hooks::{HookPoint, Hooks};
@@ -264,12 +265,7 @@ impl Engine {
         };
         let change = Change {
             insert: vec![rec.clone()],
-            events: vec![Draft::torrent(
-                EventType::Added,
-                &hash,
-                &rec.owner_id,
-                &view,
-            )],
+            events: vec![Draft::torrent(&hash, &rec.owner_id, Event::Added(view))],
             ..Change::default()
         };
         self.bus.commit(change).await.map_err(|e| match e {
@@ -344,7 +340,7 @@ impl Engine {
         self: &Arc<Self>,
         actor: &Actor,
         hash: &str,
-        kind: EventType,
+        event: fn(TorrentView) -> Event,
         f: impl FnOnce(&mut TorrentRecord),
     ) -> Result<TorrentView> {
         let hash = normalize_hash(hash)?;
@@ -357,7 +353,8 @@ impl Engine {
                 .ok_or_else(|| EngineError::NotFound(hash.clone()))?;
             let mut rec = e.rec.clone();
             f(&mut rec);
-            let event = Draft::torrent(kind, &hash, &rec.owner_id, self.preview(&mut map, &rec));
+            let view = self.preview(&mut map, &rec);
+            let event = Draft::torrent(&hash, &rec.owner_id, event(view));
             (rec, event)
         };
         self.save(&ops, vec![rec], vec![event]).await?;
@@ -366,15 +363,15 @@ impl Engine {
     }
 
     pub async fn pause(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
-        self.update(actor, hash, EventType::Paused, |r| r.paused = true)
-            .await
+        let paused = |torrent| Event::Paused(Paused::by_user(torrent));
+        self.update(actor, hash, paused, |r| r.paused = true).await
     }
 
     /// Resumes a paused torrent. A failed one is retried; one the seeding policy stopped
     /// seeds again until the policy next applies.
     pub async fn resume(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
         let view = self
-            .update(actor, hash, EventType::Resumed, |r| {
+            .update(actor, hash, Event::Resumed, |r| {
                 r.paused = false;
                 r.error = None;
                 r.seeding_stopped_at = None;
@@ -392,7 +389,7 @@ impl Engine {
         hash: &str,
         priority: Priority,
     ) -> Result<TorrentView> {
-        self.update(actor, hash, EventType::Priority, |r| r.priority = priority)
+        self.update(actor, hash, Event::Priority, |r| r.priority = priority)
             .await
     }
 
@@ -428,14 +425,16 @@ impl Engine {
                 return Err(e);
             }
         };
-        let data = serde_json::json!({ "name": rec.name, "deleteFiles": delete_files });
+        let removed = Removed {
+            name: rec.name.clone(),
+            delete_files,
+        };
         let change = Change {
             delete: vec![hash.clone()],
             events: vec![Draft::torrent(
-                EventType::Removed,
                 &hash,
                 &rec.owner_id,
-                data,
+                Event::Removed(removed),
             )],
             ..Change::default()
         };

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::entry::{Desired, Handle};
 use super::{Engine, EngineError, Ops, PieceCounts, Torrents, files, lock, queue, source};
 use crate::config::EngineConfig;
-use crate::events::{Draft, EventType};
+use crate::events::payload::{Failure, Metadata, QueueStats, QueueUpdated};
+use crate::events::{Draft, Event};
 
 impl Engine {
     /// Hands a torrent whose metadata is known to librqbit, paused: it checks what is on
@@ -87,12 +88,7 @@ impl Engine {
             return;
         };
         rec.error = Some(message.clone());
-        let event = Draft::torrent(
-            EventType::Error,
-            hash,
-            &rec.owner_id,
-            serde_json::json!({ "message": message }),
-        );
+        let event = Draft::torrent(hash, &rec.owner_id, Event::Error(Failure { message }));
         if let Err(e) = self.save(ops, vec![rec], vec![event]).await {
             tracing::error!(info_hash = %hash, error = %e, "recording a torrent's failure");
         }
@@ -160,13 +156,12 @@ impl Engine {
             return;
         }
         let (active, queued) = counts;
-        let stats =
-            serde_json::json!({ "stats": { "activeCount": active, "queuedCount": queued } });
-        match self
-            .bus
-            .emit(vec![Draft::global(EventType::QueueUpdated, stats)])
-            .await
-        {
+        let stats = QueueStats {
+            active_count: active,
+            queued_count: queued,
+        };
+        let event = Event::QueueUpdated(QueueUpdated { stats });
+        match self.bus.emit(vec![Draft::global(event)]).await {
             Ok(()) => *lock(&self.last_queue) = Some(counts),
             Err(e) => tracing::warn!(error = %e, "announcing the queue; will retry"),
         }
@@ -280,8 +275,11 @@ impl Engine {
             Self::check_no_overlap(&map, hash, &paths)?;
             (rec, paths)
         };
-        let data = serde_json::json!({ "name": rec.name, "totalBytes": rec.total_bytes });
-        let event = Draft::torrent(EventType::Metadata, hash, &rec.owner_id, data);
+        let data = Metadata {
+            name: rec.name.clone(),
+            total_bytes: rec.total_bytes,
+        };
+        let event = Draft::torrent(hash, &rec.owner_id, Event::Metadata(data));
         self.save(ops, vec![rec.clone()], vec![event]).await?;
         if let Some(e) = lock(&self.torrents).get_mut(hash) {
             e.paths = paths;

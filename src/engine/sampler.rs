@@ -12,15 +12,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use librqbit::api::TorrentIdOrHash;
-use librqbit::{TorrentStats, TorrentStatsState};
-use serde_json::json;
-
 use super::entry::{Entry, Handle, ratio};
 use super::{Engine, HookPoint, Ops, TorrentState, TorrentView, lock};
 use crate::config::EngineConfig;
-use crate::events::{Change, Draft, EventType};
+use crate::events::payload::{Complete, Failure, Paused, Pieces, Progress, Seeding};
+use crate::events::{Change, Draft, Event};
 use crate::store::TorrentRecord;
+use librqbit::api::TorrentIdOrHash;
+use librqbit::{TorrentStats, TorrentStatsState};
 
 /// Ticks between writes of records whose only change is their byte totals.
 const FLUSH_EVERY: u64 = 10;
@@ -56,7 +55,7 @@ struct Seen {
     last_fetched: u64,
     last_uploaded: u64,
     session_fetched: u64,
-    last_progress: Option<serde_json::Value>,
+    last_progress: Option<Progress>,
     last_state: TorrentState,
 }
 
@@ -149,13 +148,25 @@ impl Engine {
         };
         fold_counters(&mut s, stats);
         self.note_pieces(&mut s, h);
-        note_transitions(&mut s, stats, cfg, now);
+        let stopped = note_transitions(&mut s, stats, cfg, now);
         // The view as it will be once this is applied.
         let view = e.view_as(&s.rec, Some(stats));
+        if stopped {
+            let reason = Some("seeding limit reached".to_owned());
+            let paused = Paused {
+                torrent: view.clone(),
+                reason,
+            };
+            s.events.push(event(&s.rec, Event::Paused(paused)));
+        }
         note_progress(&mut s, &view);
         if view.state == TorrentState::Seeding && e.last_state != Some(TorrentState::Seeding) {
-            let data = json!({ "name": view.name, "ratio": view.ratio, "uploaded": view.uploaded });
-            s.events.push(event(&s.rec, EventType::Seeding, data));
+            let seeding = Seeding {
+                name: view.name.clone(),
+                ratio: view.ratio,
+                uploaded: view.uploaded,
+            };
+            s.events.push(event(&s.rec, Event::Seeding(seeding)));
         }
         s.last_state = view.state;
         Some(s)
@@ -187,15 +198,15 @@ impl Engine {
             return;
         }
         let have = bits.count_ones() as u32;
-        let data = json!({ "index": fresh.last(), "indexes": fresh, "count": fresh.len(), "have": have, "total": total });
-        s.events.push(event(&s.rec, EventType::Piece, data));
+        let pieces = Pieces::new(fresh, have, total);
+        s.events.push(event(&s.rec, Event::Piece(pieces)));
         s.rec.announced_pieces = now.to_vec();
         s.urgent = true;
     }
 }
 
-fn event(rec: &TorrentRecord, kind: EventType, data: serde_json::Value) -> Draft {
-    Draft::torrent(kind, &rec.info_hash, &rec.owner_id, data)
+fn event(rec: &TorrentRecord, event: Event) -> Draft {
+    Draft::torrent(&rec.info_hash, &rec.owner_id, event)
 }
 
 /// Adds librqbit's per-session transfer counters to the lifetime totals.
@@ -216,37 +227,39 @@ fn fold_counters(s: &mut Seen, stats: &TorrentStats) {
     }
 }
 
-/// Failure, completion and the seeding policy, each with its event.
-fn note_transitions(s: &mut Seen, stats: &TorrentStats, cfg: &EngineConfig, now: i64) {
+/// Failure and completion, each with its event, and the seeding policy: whether it
+/// stopped the torrent now (its event carries the view after the change).
+fn note_transitions(s: &mut Seen, stats: &TorrentStats, cfg: &EngineConfig, now: i64) -> bool {
     let hash = s.rec.info_hash.clone();
     if matches!(stats.state, TorrentStatsState::Error) && s.rec.error.is_none() {
         let message = stats.error.clone().unwrap_or_else(|| "engine error".into());
         tracing::warn!(info_hash = %hash, error = %message, "torrent failed");
-        s.events.push(event(
-            &s.rec,
-            EventType::Error,
-            json!({ "message": message }),
-        ));
+        let failure = Failure {
+            message: message.clone(),
+        };
+        s.events.push(event(&s.rec, Event::Error(failure)));
         s.rec.error = Some(message);
         s.urgent = true;
     }
     if stats.finished && s.rec.completed_at.is_none() {
         s.rec.completed_at = Some(now);
         tracing::info!(info_hash = %hash, name = ?s.rec.name, "download complete");
-        let data =
-            json!({ "name": s.rec.name, "totalBytes": s.rec.total_bytes, "completedAt": now });
-        s.events.push(event(&s.rec, EventType::Complete, data));
+        let complete = Complete {
+            name: s.rec.name.clone(),
+            total_bytes: s.rec.total_bytes,
+            completed_at: now,
+        };
+        s.events.push(event(&s.rec, Event::Complete(complete)));
         s.urgent = true;
     }
     if seeding_limit_reached(&s.rec, cfg, now) {
         s.rec.seeding_stopped_at = Some(now);
         let ratio = ratio(&s.rec);
         tracing::info!(info_hash = %hash, ratio, "seeding limit reached");
-        let data =
-            json!({ "reason": "seeding limit reached", "ratio": ratio, "state": "completed" });
-        s.events.push(event(&s.rec, EventType::Paused, data));
         s.urgent = true;
+        return true;
     }
+    false
 }
 
 /// `torrent:progress` when something in it changed since the last one.
@@ -255,11 +268,11 @@ fn note_progress(s: &mut Seen, view: &TorrentView) {
         view.state,
         TorrentState::Downloading | TorrentState::Seeding | TorrentState::Checking
     );
-    let payload = Entry::progress_payload(view);
-    if moving && s.last_progress.as_ref() != Some(&payload) {
+    let progress = Progress::from(view);
+    if moving && s.last_progress.as_ref() != Some(&progress) {
         s.events
-            .push(event(&s.rec, EventType::Progress, payload.clone()));
-        s.last_progress = Some(payload);
+            .push(event(&s.rec, Event::Progress(progress.clone())));
+        s.last_progress = Some(progress);
     }
 }
 

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::store::{Millis, Priority};
+use crate::store::Priority;
+pub use crate::view::{PeerCounts, TorrentState, TorrentView};
 
 /// Who is asking. Users see and act on their own torrents; admins on all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,63 +37,6 @@ pub struct AddOptions {
     pub paused: bool,
     /// Peers to connect to in addition to trackers, DHT and local discovery.
     pub peers: Vec<SocketAddr>,
-}
-
-/// The lifecycle state users see, in qBittorrent/Transmission terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TorrentState {
-    /// Waiting for a download slot.
-    Queued,
-    /// A magnet's metadata is being fetched from peers.
-    Metadata,
-    /// Existing data is being verified.
-    Checking,
-    Downloading,
-    Seeding,
-    /// Paused by its user.
-    Paused,
-    /// Complete, and the seeding policy (ratio or time) stopped it.
-    Completed,
-    Error,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PeerCounts {
-    pub connected: u32,
-    pub total: u32,
-}
-
-/// One torrent in a list.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TorrentView {
-    pub info_hash: String,
-    pub name: Option<String>,
-    pub state: TorrentState,
-    pub priority: Priority,
-    pub paused: bool,
-    /// 1-based place in the download queue while queued.
-    pub queue_position: Option<usize>,
-    /// Percent of the wanted bytes verified, 0 to 100.
-    pub percentage: f64,
-    pub total_bytes: u64,
-    /// Verified bytes on disk.
-    pub completed_bytes: u64,
-    /// Lifetime payload bytes received and sent.
-    pub downloaded: u64,
-    pub uploaded: u64,
-    /// Bytes per second.
-    pub download_speed: u64,
-    pub upload_speed: u64,
-    /// Seconds until complete, when downloading and estimable.
-    pub eta: Option<u64>,
-    pub ratio: f64,
-    pub peers: PeerCounts,
-    pub added_at: Millis,
-    pub completed_at: Option<Millis>,
-    pub owner_id: String,
-    pub error: Option<String>,
 }
 
 /// One file inside a torrent.

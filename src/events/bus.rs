@@ -8,55 +8,39 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, broadcast};
 
 use super::contract::{Envelope, EventType};
+use super::payload::Event;
 use crate::store::{Commit, DynStore, OutboxRecord, StoreError, TorrentRecord};
 
 /// An event before the bus stamps it with `id`, `seq` and `ts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
-    pub kind: EventType,
     pub info_hash: Option<String>,
     /// The owner of the torrent; `None` for server-wide events.
     pub user_id: Option<String>,
-    pub data: Map<String, Value>,
+    pub event: Event,
 }
 
 impl Draft {
     /// An event about one torrent, owned by `owner`.
-    pub fn torrent(
-        kind: EventType,
-        info_hash: &str,
-        owner: &str,
-        data: impl serde::Serialize,
-    ) -> Self {
+    pub fn torrent(info_hash: &str, owner: &str, event: Event) -> Self {
         Self {
-            kind,
             info_hash: Some(info_hash.to_owned()),
             user_id: Some(owner.to_owned()),
-            data: payload(data),
+            event,
         }
     }
 
     /// A server-wide event.
-    pub fn global(kind: EventType, data: impl serde::Serialize) -> Self {
+    pub fn global(event: Event) -> Self {
         Self {
-            kind,
             info_hash: None,
             user_id: None,
-            data: payload(data),
+            event,
         }
     }
-}
 
-/// The payload as a map without the envelope's keys: a payload may be a whole view that
-/// carries `infoHash` itself; the envelope's value is the one that counts.
-fn payload(data: impl serde::Serialize) -> Map<String, Value> {
-    match serde_json::to_value(data).unwrap_or(Value::Null) {
-        Value::Object(mut m) => {
-            m.retain(|k, _| !Envelope::FIELDS.contains(&k.as_str()));
-            m
-        }
-        Value::Null => Map::new(),
-        other => Map::from_iter([("value".to_owned(), other)]),
+    pub fn kind(&self) -> EventType {
+        self.event.kind()
     }
 }
 
@@ -263,11 +247,25 @@ fn stamp(d: Draft, seq: u64, ts: i64) -> Envelope {
     Envelope {
         id: uuid::Uuid::new_v4().to_string(),
         seq,
-        kind: d.kind.name().to_owned(),
+        kind: d.kind().name().to_owned(),
         ts,
         info_hash: d.info_hash,
         user_id: d.user_id,
-        data: d.data,
+        data: payload(&d.event),
+    }
+}
+
+/// The payload's fields without the envelope's keys: a view carries `infoHash`
+/// itself, and the envelope's value is the one that counts ([`Envelope::event`] puts
+/// it back when parsing).
+fn payload(event: &Event) -> Map<String, Value> {
+    // Plain data (strings, numbers, maps) with string keys: it always serializes.
+    match serde_json::to_value(event).expect("an event serializes") {
+        Value::Object(mut m) => {
+            m.retain(|k, _| k != "type" && !Envelope::FIELDS.contains(&k.as_str()));
+            m
+        }
+        _ => unreachable!("an internally tagged enum serializes to an object"),
     }
 }
 

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::payload::Event;
+
 /// Event types, named as in the contract (`torrent:progress`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
@@ -93,6 +95,17 @@ impl Envelope {
 
     pub fn event_type(&self) -> Option<EventType> {
         EventType::from_name(&self.kind)
+    }
+
+    /// The typed event this envelope carries (its `type` and payload), for consumers
+    /// that want the contract's structs rather than JSON.
+    pub fn event(&self) -> Result<Event, serde_json::Error> {
+        let mut m = self.data.clone();
+        m.insert("type".into(), Value::String(self.kind.clone()));
+        if let Some(h) = &self.info_hash {
+            m.insert("infoHash".into(), Value::String(h.clone()));
+        }
+        serde_json::from_value(Value::Object(m))
     }
 }
 

@@ -652,10 +652,10 @@ mod tests {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::mocking::MockCluster;
     use rdkafka::{Message, Offset, TopicPartitionList};
-    use serde_json::json;
 
     use super::*;
-    use crate::events::{Draft, Envelope, EventType};
+    use crate::events::payload::Failure;
+    use crate::events::{Draft, Envelope, Event};
     use crate::store::SqliteStore;
 
     const TOPIC: &str = "torrent-events";
@@ -699,9 +699,10 @@ mod tests {
     /// `n` events spread over three torrents and the server-wide key.
     async fn emit(bus: &Arc<Bus>, n: usize) {
         for i in 0..n {
+            let message = i.to_string();
             let draft = match ["aa", "bb", "cc"].get(i % 4) {
-                Some(hash) => Draft::torrent(EventType::Progress, hash, "u", json!({ "i": i })),
-                None => Draft::global(EventType::Progress, json!({ "i": i })),
+                Some(hash) => Draft::torrent(hash, "u", Event::Error(Failure { message })),
+                None => Draft::global(Event::Error(Failure { message })),
             };
             bus.emit(vec![draft]).await.expect("commit");
         }

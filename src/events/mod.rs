@@ -1,7 +1,8 @@
 //! Events: what changed in the engine, as one stream with a stable contract.
 //!
 //! [`contract`] names the event types and the envelope (`id`, `seq`, `type`, `ts`,
-//! `infoHash`, `userId`, then the payload's fields). [`Bus`] is the only way an event
+//! `infoHash`, `userId`, then the payload's fields); [`payload`] is the typed
+//! contract, an [`Event`] enum with a payload struct per type. [`Bus`] is the only way an event
 //! comes to be, and it is durable before anyone sees it: [`Bus::commit`] stamps the
 //! events of one change with their `seq`, writes them to the store's outbox *in the
 //! same store commit* as the torrent records they describe, and only then hands them to
@@ -18,6 +19,7 @@
 mod bus;
 pub mod contract;
 pub mod kafka;
+pub mod payload;
 
 pub use bus::{Bus, Change, Draft, Replay};
 
@@ -27,3 +29,4 @@ pub trait SinkHealth: Send + Sync {
     async fn status(&self) -> kafka::KafkaStatus;
 }
 pub use contract::{Envelope, EventType};
+pub use payload::Event;

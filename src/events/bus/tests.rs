@@ -3,6 +3,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use serde_json::json;
 
+use crate::events::payload::{Event, Pieces, Progress, sample_view};
+use crate::view::TorrentView;
+
 use super::*;
 use crate::store::{Consumed, Millis, RefreshToken, Role, SqliteStore, Store, StoreResult, User};
 
@@ -12,14 +15,15 @@ async fn bus(cap: usize) -> Arc<Bus> {
 }
 
 fn piece(i: u32) -> Draft {
-    Draft::torrent(EventType::Piece, "h", "u", json!({ "index": i }))
+    Draft::torrent("h", "u", Event::Piece(Pieces::new(vec![i], i + 1, 100)))
 }
 
 #[tokio::test]
 async fn envelope_is_flat_and_camel_case() {
     let bus = bus(10).await;
     let mut rx = bus.subscribe();
-    let draft = Draft::torrent(EventType::Progress, "ab", "u1", json!({"percentage": 12.5}));
+    let progress = Progress::from(&sample_view("ab"));
+    let draft = Draft::torrent("ab", "u1", Event::Progress(progress));
     bus.emit(vec![draft]).await.unwrap();
     let e = rx.recv().await.unwrap();
     let v = serde_json::to_value(&*e).unwrap();
@@ -37,8 +41,8 @@ async fn envelope_is_flat_and_camel_case() {
 async fn payload_fields_named_like_the_envelope_are_dropped() {
     let bus = bus(10).await;
     let mut rx = bus.subscribe();
-    let payload = json!({"infoHash": "other", "seq": 99, "type": "x", "name": "n"});
-    bus.emit(vec![Draft::torrent(EventType::Added, "ab", "u", payload)])
+    let view = sample_view("other");
+    bus.emit(vec![Draft::torrent("ab", "u", Event::Added(view.clone()))])
         .await
         .unwrap();
     let e = rx.recv().await.unwrap();
@@ -50,6 +54,13 @@ async fn payload_fields_named_like_the_envelope_are_dropped() {
         (1, Some("ab"), "torrent:added")
     );
     assert_eq!(back.data.get("name"), Some(&json!("n")));
+    // Parsed back, the view carries the envelope's hash: the one that counts.
+    let typed = back.event().expect("a typed event");
+    let want = TorrentView {
+        info_hash: "ab".into(),
+        ..view
+    };
+    assert_eq!(typed, Event::Added(want));
 }
 
 #[tokio::test]
@@ -122,10 +133,9 @@ async fn a_record_and_its_event_are_written_together() {
     let change = Change {
         insert: vec![rec.clone()],
         events: vec![Draft::torrent(
-            EventType::Added,
             &rec.info_hash,
             "u",
-            json!({}),
+            Event::Added(sample_view(&rec.info_hash)),
         )],
         ..Change::default()
     };

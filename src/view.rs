@@ -1,0 +1,63 @@
+//! The torrent as clients see it. The REST API answers with these views and the
+//! event contract carries them, so both speak one shape.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Millis, Priority};
+
+/// The lifecycle state users see, in qBittorrent/Transmission terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TorrentState {
+    /// Waiting for a download slot.
+    Queued,
+    /// A magnet's metadata is being fetched from peers.
+    Metadata,
+    /// Existing data is being verified.
+    Checking,
+    Downloading,
+    Seeding,
+    /// Paused by its user.
+    Paused,
+    /// Complete, and the seeding policy (ratio or time) stopped it.
+    Completed,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCounts {
+    pub connected: u32,
+    pub total: u32,
+}
+
+/// One torrent in a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TorrentView {
+    pub info_hash: String,
+    pub name: Option<String>,
+    pub state: TorrentState,
+    pub priority: Priority,
+    pub paused: bool,
+    /// 1-based place in the download queue while queued.
+    pub queue_position: Option<usize>,
+    /// Percent of the wanted bytes verified, 0 to 100.
+    pub percentage: f64,
+    pub total_bytes: u64,
+    /// Verified bytes on disk.
+    pub completed_bytes: u64,
+    /// Lifetime payload bytes received and sent.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    /// Bytes per second.
+    pub download_speed: u64,
+    pub upload_speed: u64,
+    /// Seconds until complete, when downloading and estimable.
+    pub eta: Option<u64>,
+    pub ratio: f64,
+    pub peers: PeerCounts,
+    pub added_at: Millis,
+    pub completed_at: Option<Millis>,
+    pub owner_id: String,
+    pub error: Option<String>,
+}
