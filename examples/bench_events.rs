@@ -66,6 +66,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use torrentedge::InfoHash;
 use torrentedge::app::App;
 use torrentedge::config::Config;
 use torrentedge::events::payload::Progress;
@@ -408,6 +409,10 @@ async fn emit(
     rounds: usize,
     rate: f64,
 ) -> Emitted {
+    let parsed: Vec<InfoHash> = hashes
+        .iter()
+        .map(|h| h.parse().expect("the server's info hashes parse"))
+        .collect();
     let t0_ms = epoch_ms();
     let start = Instant::now();
     let total_bytes: u64 = 1 << 30;
@@ -420,7 +425,7 @@ async fn emit(
         let done = (round as u64 + 1) * total_bytes / rounds as u64;
         // One commit per round, as the engine writes one per tick.
         let mut drafts = Vec::with_capacity(hashes.len());
-        for hash in hashes {
+        for hash in &parsed {
             // The engine's progress payload; the name carries the run's marker.
             let progress = Progress {
                 name: Some(format!("bench-{run}-{n}")),

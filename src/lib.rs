@@ -10,6 +10,7 @@
 //! - [`events`] is the event contract and the bus: a change's events are written to the
 //!   store's outbox in the same commit as the change, then published to the sinks
 //!   (Socket.IO gateway, Kafka relay), never blocking the engine.
+//! - [`InfoHash`] is a torrent's hash, parsed once where it enters.
 //! - [`view`] is the torrent as clients see it, shared by the REST API and the events.
 //! - [`store`] persists users, refresh tokens, torrents, settings and the event outbox
 //!   behind one trait with an embedded SQLite default; a shared contract suite runs
@@ -30,8 +31,11 @@ pub mod config;
 pub mod engine;
 pub mod events;
 pub mod gateway;
+pub mod info_hash;
 pub mod store;
 pub mod view;
+
+pub use info_hash::InfoHash;
 
 /// Milliseconds since the Unix epoch, the one clock every record uses.
 pub fn now_millis() -> i64 {

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::InfoHash;
 use crate::store::{Millis, Priority};
 
 /// The lifecycle state users see, in qBittorrent/Transmission terms.
@@ -34,7 +35,7 @@ pub struct PeerCounts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TorrentView {
-    pub info_hash: String,
+    pub info_hash: InfoHash,
     pub name: Option<String>,
     pub state: TorrentState,
     pub priority: Priority,

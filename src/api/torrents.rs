@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json, Query};
+use crate::InfoHash;
 use crate::engine::{AddOptions, TorrentInput};
 use crate::store::Priority;
 
@@ -163,12 +164,20 @@ async fn list(State(s): State<AppState>, user: AuthUser) -> impl IntoResponse {
     axum::Json(s.engine.list(&user.actor()))
 }
 
+/// The `:infoHash` of a torrent's path. A malformed hash names no torrent: 404, as
+/// for an unknown one.
+fn torrent_hash(path: &str) -> Result<InfoHash, ApiError> {
+    InfoHash::parse(path).map_err(|_| ApiError::not_found(format!("torrent {path} not found")))
+}
+
 async fn details(
     State(s): State<AppState>,
     user: AuthUser,
     Path(hash): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(s.engine.details(&user.actor(), &hash)?))
+    Ok(axum::Json(
+        s.engine.details(&user.actor(), &torrent_hash(&hash)?)?,
+    ))
 }
 
 async fn pause(
@@ -176,7 +185,9 @@ async fn pause(
     user: AuthUser,
     Path(hash): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(s.engine.pause(&user.actor(), &hash).await?))
+    Ok(axum::Json(
+        s.engine.pause(&user.actor(), &torrent_hash(&hash)?).await?,
+    ))
 }
 
 async fn resume(
@@ -184,7 +195,11 @@ async fn resume(
     user: AuthUser,
     Path(hash): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(s.engine.resume(&user.actor(), &hash).await?))
+    Ok(axum::Json(
+        s.engine
+            .resume(&user.actor(), &torrent_hash(&hash)?)
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -201,7 +216,7 @@ async fn remove(
     Query(q): Query<RemoveQuery>,
 ) -> Result<StatusCode, ApiError> {
     s.engine
-        .remove(&user.actor(), &hash, q.delete_files)
+        .remove(&user.actor(), &torrent_hash(&hash)?, q.delete_files)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -219,6 +234,8 @@ async fn set_priority(
 ) -> Result<impl IntoResponse, ApiError> {
     let p = parse_priority(Some(&b.priority))?;
     Ok(axum::Json(
-        s.engine.set_priority(&user.actor(), &hash, p).await?,
+        s.engine
+            .set_priority(&user.actor(), &torrent_hash(&hash)?, p)
+            .await?,
     ))
 }

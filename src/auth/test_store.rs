@@ -178,7 +178,7 @@ impl Store for MemStore {
         Ok(0)
     }
 
-    async fn torrent(&self, _info_hash: &str) -> StoreResult<Option<TorrentRecord>> {
+    async fn torrent(&self, _info_hash: &crate::InfoHash) -> StoreResult<Option<TorrentRecord>> {
         Ok(None)
     }
 

@@ -153,7 +153,7 @@ impl Entry {
         let state = self.state(rec, stats);
         let download_speed = live.map(|l| l.download_speed.as_bytes()).unwrap_or(0);
         TorrentView {
-            info_hash: rec.info_hash.clone(),
+            info_hash: rec.info_hash,
             name: rec.name.clone(),
             state,
             priority: rec.priority,

@@ -29,6 +29,7 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use crate::InfoHash;
 use crate::store::TorrentRecord;
 
 const TRASH: &str = ".torrentedge-trash";
@@ -74,11 +75,11 @@ impl Trashed {
     /// error the files already moved go back, and the error names the file.
     pub fn move_in(
         download_path: &Path,
-        info_hash: &str,
+        info_hash: &InfoHash,
         root: &Path,
         files: &[PathBuf],
     ) -> io::Result<Self> {
-        let dir = download_path.join(TRASH).join(info_hash);
+        let dir = download_path.join(TRASH).join(info_hash.to_string());
         let mut trashed = Self {
             dir,
             moved: Vec::new(),
@@ -163,8 +164,8 @@ pub fn recover_trash(download_path: &Path, records: &[TorrentRecord]) {
         return;
     };
     for entry in entries.flatten() {
-        let hash = entry.file_name().to_string_lossy().into_owned();
-        match records.iter().find(|r| r.info_hash == hash) {
+        let hash = InfoHash::parse(&entry.file_name().to_string_lossy()).ok();
+        match records.iter().find(|r| Some(r.info_hash) == hash) {
             Some(rec) => put_back(&entry.path(), &root_of(download_path, rec)),
             None => {
                 if let Err(e) = std::fs::remove_dir_all(entry.path()) {
@@ -214,6 +215,10 @@ fn put_back(from: &Path, root: &Path) {
 mod tests {
     use super::*;
 
+    fn hash(byte: u8) -> InfoHash {
+        InfoHash::from_bytes([byte; 20])
+    }
+
     #[test]
     fn user_dirs_are_plain_names() {
         assert_eq!(user_dir("a1-B_2").as_deref(), Some("users/a1-B_2"));
@@ -249,17 +254,17 @@ mod tests {
             std::fs::write(root.join(f), f).unwrap();
         }
         // A directory where the trash wants a file: the second move fails.
-        std::fs::create_dir_all(dl.join(TRASH).join("h/t/b/x")).unwrap();
+        std::fs::create_dir_all(dl.join(TRASH).join(hash(0x01).to_string()).join("t/b/x")).unwrap();
         let files = [PathBuf::from("t/a"), PathBuf::from("t/b")];
-        Trashed::move_in(dl, "h", &root, &files).expect_err("second move fails");
+        Trashed::move_in(dl, &hash(0x01), &root, &files).expect_err("second move fails");
         assert_eq!(std::fs::read(root.join("t/a")).unwrap(), b"t/a", "put back");
         assert_eq!(std::fs::read(root.join("t/b")).unwrap(), b"t/b");
 
-        let trashed = Trashed::move_in(dl, "h2", &root, &files).unwrap();
+        let trashed = Trashed::move_in(dl, &hash(0x02), &root, &files).unwrap();
         assert!(!root.join("t/a").exists());
         trashed.purge(&root);
         assert!(!root.join("t").exists(), "the emptied folder goes");
-        assert!(!dl.join(TRASH).join("h2").exists());
+        assert!(!dl.join(TRASH).join(hash(0x02).to_string()).exists());
         assert_eq!(std::fs::read(root.join("other")).unwrap(), b"other");
     }
 
@@ -269,7 +274,7 @@ mod tests {
         let dl = dir.path();
         let rec = TorrentRecord {
             save_dir: "users/u".into(),
-            ..TorrentRecord::new("aa".repeat(20), "u".into(), 0)
+            ..TorrentRecord::new(hash(0xaa), "u".into(), 0)
         };
         let root = root_of(dl, &rec);
         std::fs::create_dir_all(root.join("t")).unwrap();

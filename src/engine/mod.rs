@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use librqbit::Session;
 use tokio_util::sync::CancellationToken;
 
+use crate::InfoHash;
 use crate::config::EngineConfig;
 use crate::events::payload::{Paused, Removed};
 use crate::events::{Bus, Change, Draft, Event};
@@ -61,12 +62,12 @@ pub enum EngineError {
     #[error("the torrent file is larger than {0} bytes")]
     TooLarge(usize),
     #[error("torrent {0} already exists")]
-    AlreadyExists(String),
+    AlreadyExists(InfoHash),
     /// The torrent's files would overlap another torrent's.
     #[error("{0}")]
     FilesInUse(String),
     #[error("torrent {0} not found")]
-    NotFound(String),
+    NotFound(InfoHash),
     /// Deleting the torrent's files failed; the torrent is kept as it was.
     #[error("could not delete the torrent's files: {0}")]
     DeleteFiles(String),
@@ -83,7 +84,7 @@ type Result<T, E = EngineError> = std::result::Result<T, E>;
 /// Proof that the caller holds the operations lock.
 type Ops<'a> = tokio::sync::MutexGuard<'a, ()>;
 
-type Torrents = HashMap<String, Entry>;
+type Torrents = HashMap<InfoHash, Entry>;
 
 /// The running engine. Cheap to share behind an `Arc`.
 pub struct Engine {
@@ -172,10 +173,10 @@ impl Engine {
         let ops = self.ops.lock().await;
         let count = records.len();
         for rec in records {
-            let hash = rec.info_hash.clone();
+            let hash = rec.info_hash;
             let paths = self.paths_of(&rec);
             let has_bytes = rec.torrent_bytes.is_some();
-            lock(&self.torrents).insert(hash.clone(), Entry::new(rec, paths));
+            lock(&self.torrents).insert(hash, Entry::new(rec, paths));
             if has_bytes {
                 self.attach(&ops, &hash).await;
             }
@@ -197,8 +198,8 @@ impl Engine {
     }
 
     /// Refuses files that another torrent (than `hash`) already claims.
-    fn check_no_overlap(map: &Torrents, hash: &str, paths: &[PathBuf]) -> Result<()> {
-        for (other, e) in map.iter().filter(|(h, _)| h.as_str() != hash) {
+    fn check_no_overlap(map: &Torrents, hash: &InfoHash, paths: &[PathBuf]) -> Result<()> {
+        for (other, e) in map.iter().filter(|(h, _)| *h != hash) {
             if let Some(p) = files::overlap(paths, &e.paths) {
                 return Err(EngineError::FilesInUse(format!(
                     "its files overlap those of torrent {other} ({})",
@@ -251,7 +252,7 @@ impl Engine {
         let root = files::root_of(&cfg.download_path, &rec);
         source::check_layout_on_disk(&root, &files)?;
         let paths: Vec<PathBuf> = files.iter().map(|(p, _)| root.join(p)).collect();
-        let hash = rec.info_hash.clone();
+        let hash = rec.info_hash;
         // Tracker names are resolved now, not under the operations lock.
         source::trackers::resolve_tracker_names(&rec, (&cfg).into()).await;
         let ops = self.ops.lock().await;
@@ -269,11 +270,11 @@ impl Engine {
             ..Change::default()
         };
         self.bus.commit(change).await.map_err(|e| match e {
-            StoreError::Conflict(_) => EngineError::AlreadyExists(hash.clone()),
+            StoreError::Conflict(_) => EngineError::AlreadyExists(hash),
             e => e.into(),
         })?;
         let has_bytes = rec.torrent_bytes.is_some();
-        lock(&self.torrents).insert(hash.clone(), Entry::new(rec, paths));
+        lock(&self.torrents).insert(hash, Entry::new(rec, paths));
         if has_bytes {
             self.attach(&ops, &hash).await;
         }
@@ -287,11 +288,11 @@ impl Engine {
     /// lock, so nobody sees it before it is written.
     fn preview(&self, map: &mut Torrents, rec: &TorrentRecord) -> TorrentView {
         let max = self.config().max_concurrent;
-        let hash = rec.info_hash.clone();
+        let hash = rec.info_hash;
         let old = match map.get_mut(&hash) {
             Some(e) => Some(std::mem::replace(&mut e.rec, rec.clone())),
             None => {
-                map.insert(hash.clone(), Entry::new(rec.clone(), Vec::new()));
+                map.insert(hash, Entry::new(rec.clone(), Vec::new()));
                 None
             }
         };
@@ -339,18 +340,18 @@ impl Engine {
     async fn update(
         self: &Arc<Self>,
         actor: &Actor,
-        hash: &str,
+        hash: &InfoHash,
         event: fn(TorrentView) -> Event,
         f: impl FnOnce(&mut TorrentRecord),
     ) -> Result<TorrentView> {
-        let hash = normalize_hash(hash)?;
+        let hash = *hash;
         let ops = self.ops.lock().await;
         let (rec, event) = {
             let mut map = lock(&self.torrents);
             let e = map
                 .get(&hash)
                 .filter(|e| actor.may_see(&e.rec.owner_id))
-                .ok_or_else(|| EngineError::NotFound(hash.clone()))?;
+                .ok_or_else(|| EngineError::NotFound(hash))?;
             let mut rec = e.rec.clone();
             f(&mut rec);
             let view = self.preview(&mut map, &rec);
@@ -362,14 +363,14 @@ impl Engine {
         self.view_of(actor, &hash)
     }
 
-    pub async fn pause(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
+    pub async fn pause(self: &Arc<Self>, actor: &Actor, hash: &InfoHash) -> Result<TorrentView> {
         let paused = |torrent| Event::Paused(Paused::by_user(torrent));
         self.update(actor, hash, paused, |r| r.paused = true).await
     }
 
     /// Resumes a paused torrent. A failed one is retried; one the seeding policy stopped
     /// seeds again until the policy next applies.
-    pub async fn resume(self: &Arc<Self>, actor: &Actor, hash: &str) -> Result<TorrentView> {
+    pub async fn resume(self: &Arc<Self>, actor: &Actor, hash: &InfoHash) -> Result<TorrentView> {
         let view = self
             .update(actor, hash, Event::Resumed, |r| {
                 r.paused = false;
@@ -386,7 +387,7 @@ impl Engine {
     pub async fn set_priority(
         self: &Arc<Self>,
         actor: &Actor,
-        hash: &str,
+        hash: &InfoHash,
         priority: Priority,
     ) -> Result<TorrentView> {
         self.update(actor, hash, Event::Priority, |r| r.priority = priority)
@@ -398,17 +399,17 @@ impl Engine {
     pub async fn remove(
         self: &Arc<Self>,
         actor: &Actor,
-        hash: &str,
+        hash: &InfoHash,
         delete_files: bool,
     ) -> Result<()> {
-        let hash = normalize_hash(hash)?;
+        let hash = *hash;
         let ops = self.ops.lock().await;
         let (rec, handle) = {
             let map = lock(&self.torrents);
             let e = map
                 .get(&hash)
                 .filter(|e| actor.may_see(&e.rec.owner_id))
-                .ok_or_else(|| EngineError::NotFound(hash.clone()))?;
+                .ok_or_else(|| EngineError::NotFound(hash))?;
             (e.rec.clone(), e.handle.clone())
         };
         // Stopped first, so nothing writes to the files while they move.
@@ -430,7 +431,7 @@ impl Engine {
             delete_files,
         };
         let change = Change {
-            delete: vec![hash.clone()],
+            delete: vec![hash],
             events: vec![Draft::torrent(
                 &hash,
                 &rec.owner_id,
@@ -489,7 +490,7 @@ impl Engine {
         out
     }
 
-    fn view_of(&self, actor: &Actor, hash: &str) -> Result<TorrentView> {
+    fn view_of(&self, actor: &Actor, hash: &InfoHash) -> Result<TorrentView> {
         let map = lock(&self.torrents);
         map.get(hash)
             .filter(|e| actor.may_see(&e.rec.owner_id))
@@ -497,15 +498,15 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(hash.to_owned()))
     }
 
-    pub fn details(&self, actor: &Actor, hash: &str) -> Result<TorrentDetails> {
-        let hash = normalize_hash(hash)?;
+    pub fn details(&self, actor: &Actor, hash: &InfoHash) -> Result<TorrentDetails> {
+        let hash = *hash;
         let root = self.download_path();
         let policy = source::trackers::TrackerPolicy::from(&self.config());
         let map = lock(&self.torrents);
         let e = map
             .get(&hash)
             .filter(|e| actor.may_see(&e.rec.owner_id))
-            .ok_or_else(|| EngineError::NotFound(hash.clone()))?;
+            .ok_or_else(|| EngineError::NotFound(hash))?;
         let pieces = e
             .handle
             .as_ref()
@@ -559,15 +560,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Accepts a 40-character hex info hash in any case.
-pub fn normalize_hash(hash: &str) -> Result<String> {
-    if hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(hash.to_ascii_lowercase())
-    } else {
-        Err(EngineError::NotFound(hash.to_owned()))
-    }
-}
-
 fn magnet_record(input: &str) -> Result<TorrentRecord> {
     let mut link = MagnetLink::parse(input)?;
     let peers: Vec<String> = link.peers.drain(..).map(|p| p.to_string()).collect();
@@ -575,7 +567,7 @@ fn magnet_record(input: &str) -> Result<TorrentRecord> {
         name: link.name.clone(),
         magnet: Some(link.to_uri()),
         initial_peers: peers,
-        ..TorrentRecord::new(link.info_hash.clone(), String::new(), 0)
+        ..TorrentRecord::new(link.info_hash, String::new(), 0)
     })
 }
 

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::entry::{Desired, Handle};
 use super::{Engine, EngineError, Ops, PieceCounts, Torrents, files, lock, queue, source};
+use crate::InfoHash;
 use crate::config::EngineConfig;
 use crate::events::payload::{Failure, Metadata, QueueStats, QueueUpdated};
 use crate::events::{Draft, Event};
@@ -25,7 +26,7 @@ impl Engine {
     /// Hands a torrent whose metadata is known to librqbit, paused: it checks what is on
     /// disk, and [`Engine::reconcile`] decides whether it runs. Failures put the torrent
     /// in the error state rather than losing it.
-    pub(super) async fn attach(&self, ops: &Ops<'_>, hash: &str) {
+    pub(super) async fn attach(&self, ops: &Ops<'_>, hash: &InfoHash) {
         let (bytes, peers, root) = {
             let map = lock(&self.torrents);
             let Some(e) = map.get(hash) else { return };
@@ -83,7 +84,7 @@ impl Engine {
     }
 
     /// Puts a torrent in the error state, with its `torrent:error` event.
-    async fn fail(&self, ops: &Ops<'_>, hash: &str, message: String) {
+    async fn fail(&self, ops: &Ops<'_>, hash: &InfoHash, message: String) {
         let Some(mut rec) = lock(&self.torrents).get(hash).map(|e| e.rec.clone()) else {
             return;
         };
@@ -120,7 +121,7 @@ impl Engine {
                 }
                 match (desired, &e.handle) {
                     (Desired::Run, Some(h)) if h.is_paused() => to_run.push(h.clone()),
-                    (Desired::Run, None) if e.should_resolve() => to_resolve.push(hash.clone()),
+                    (Desired::Run, None) if e.should_resolve() => to_resolve.push(*hash),
                     (Desired::Stop, Some(h)) if !h.is_paused() => to_stop.push(h.clone()),
                     (Desired::Stop, None) => {
                         if let Some(r) = e.resolver.take() {
@@ -180,7 +181,7 @@ impl Engine {
     }
 
     /// Fetches a magnet's metadata from peers in the background, without downloading.
-    fn spawn_resolver(self: &Arc<Self>, hash: String) {
+    fn spawn_resolver(self: &Arc<Self>, hash: InfoHash) {
         let (magnet, peers) = {
             let map = lock(&self.torrents);
             let Some(e) = map.get(&hash) else { return };
@@ -190,7 +191,7 @@ impl Engine {
             )
         };
         let engine = self.clone();
-        let h2 = hash.clone();
+        let h2 = hash;
         let task = tokio::spawn(async move {
             // librqbit gets only the trackers the policy allows.
             let magnet = source::trackers::screen_magnet(&magnet, (&engine.config()).into()).await;
@@ -210,7 +211,11 @@ impl Engine {
         }
     }
 
-    async fn on_metadata(self: &Arc<Self>, hash: &str, res: anyhow::Result<AddTorrentResponse>) {
+    async fn on_metadata(
+        self: &Arc<Self>,
+        hash: &InfoHash,
+        res: anyhow::Result<AddTorrentResponse>,
+    ) {
         let ops = self.ops.lock().await;
         let fetched = match res {
             Ok(AddTorrentResponse::ListOnly(l)) => Ok((l.torrent_bytes, l.seen_peers)),
@@ -252,7 +257,7 @@ impl Engine {
     async fn take_metadata(
         &self,
         ops: &Ops<'_>,
-        hash: &str,
+        hash: &InfoHash,
         bytes: bytes::Bytes,
         seen: &[SocketAddr],
     ) -> Result<(), EngineError> {
@@ -291,7 +296,7 @@ impl Engine {
 
     /// A torrent whose librqbit state is an error gets a fresh start; one that never got
     /// to librqbit (bad metadata, disk) is attached again.
-    pub(super) async fn retry_failed(self: &Arc<Self>, ops: &Ops<'_>, hash: &str) {
+    pub(super) async fn retry_failed(self: &Arc<Self>, ops: &Ops<'_>, hash: &InfoHash) {
         let (handle, needs_attach) = {
             let mut map = lock(&self.torrents);
             let Some(e) = map.get_mut(hash) else { return };
@@ -316,7 +321,7 @@ impl Engine {
 
     /// Drops a removed torrent from memory and from librqbit (its files stay: deleting
     /// them is the caller's, see [`files`]).
-    pub(super) async fn forget(&self, hash: &str) {
+    pub(super) async fn forget(&self, hash: &InfoHash) {
         let Some(e) = lock(&self.torrents).remove(hash) else {
             return;
         };
@@ -357,7 +362,7 @@ impl Engine {
 /// Runs the queue plan over every torrent and marks which hold a download slot and
 /// where the others wait. Returns (slots taken, torrents waiting).
 pub(super) fn assign_slots(map: &mut Torrents, max: usize) -> (usize, usize) {
-    let candidates: Vec<queue::Candidate<'_>> = map
+    let candidates: Vec<queue::Candidate<&InfoHash>> = map
         .values()
         .map(|e| queue::Candidate {
             info_hash: &e.rec.info_hash,
@@ -368,12 +373,12 @@ pub(super) fn assign_slots(map: &mut Torrents, max: usize) -> (usize, usize) {
         .collect();
     let plan = queue::plan(&candidates, max);
     let counts = (plan.active.len(), plan.queued.len());
-    let active: HashSet<String> = plan.active.iter().map(|s| s.to_string()).collect();
-    let positions: std::collections::HashMap<String, usize> = plan
+    let active: HashSet<InfoHash> = plan.active.iter().map(|h| **h).collect();
+    let positions: std::collections::HashMap<InfoHash, usize> = plan
         .queued
         .iter()
         .enumerate()
-        .map(|(i, h)| (h.to_string(), i + 1))
+        .map(|(i, h)| (**h, i + 1))
         .collect();
     for (hash, e) in map.iter_mut() {
         e.active = active.contains(hash);

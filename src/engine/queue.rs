@@ -8,10 +8,11 @@
 
 use crate::store::Priority;
 
-/// One torrent as the queue sees it.
+/// One torrent as the queue sees it, named by `info_hash` (any ordered key: the last
+/// tie-break).
 #[derive(Debug, Clone)]
-pub struct Candidate<'a> {
-    pub info_hash: &'a str,
+pub struct Candidate<K> {
+    pub info_hash: K,
     pub priority: Priority,
     pub added_at: i64,
     pub wants_download: bool,
@@ -19,14 +20,14 @@ pub struct Candidate<'a> {
 
 /// The outcome: downloading torrents, and waiting ones in queue order.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan<'a> {
-    pub active: Vec<&'a str>,
-    pub queued: Vec<&'a str>,
+pub struct Plan<K> {
+    pub active: Vec<K>,
+    pub queued: Vec<K>,
 }
 
 /// Splits the candidates that want to download into active and queued.
-pub fn plan<'a>(candidates: &[Candidate<'a>], max_active: usize) -> Plan<'a> {
-    let mut wanting: Vec<&Candidate<'a>> = candidates.iter().filter(|c| c.wants_download).collect();
+pub fn plan<K: Ord + Copy>(candidates: &[Candidate<K>], max_active: usize) -> Plan<K> {
+    let mut wanting: Vec<&Candidate<K>> = candidates.iter().filter(|c| c.wants_download).collect();
     wanting.sort_by(|a, b| {
         (a.priority, a.added_at, a.info_hash).cmp(&(b.priority, b.added_at, b.info_hash))
     });
@@ -41,7 +42,7 @@ pub fn plan<'a>(candidates: &[Candidate<'a>], max_active: usize) -> Plan<'a> {
 mod tests {
     use super::*;
 
-    fn c(h: &str, p: Priority, t: i64, wants: bool) -> Candidate<'_> {
+    fn c(h: &str, p: Priority, t: i64, wants: bool) -> Candidate<&str> {
         Candidate {
             info_hash: h,
             priority: p,

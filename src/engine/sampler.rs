@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::entry::{Entry, Handle, ratio};
 use super::{Engine, HookPoint, Ops, TorrentState, TorrentView, lock};
+use crate::InfoHash;
 use crate::config::EngineConfig;
 use crate::events::payload::{Complete, Failure, Paused, Pieces, Progress, Seeding};
 use crate::events::{Change, Draft, Event};
@@ -64,7 +65,7 @@ impl Engine {
     async fn tick(&self, _ops: &Ops<'_>, flush: bool) {
         let seen = self.observe();
         self.hooks.at(HookPoint::SamplerObserved).await;
-        let seen_hashes: HashSet<String> = seen.iter().map(|s| s.rec.info_hash.clone()).collect();
+        let seen_hashes: HashSet<InfoHash> = seen.iter().map(|s| s.rec.info_hash).collect();
         let mut change = Change::default();
         if flush {
             let map = lock(&self.torrents);
@@ -79,7 +80,7 @@ impl Engine {
             }
             change.events.extend(s.events.iter().cloned());
         }
-        let written: HashSet<String> = change.save.iter().map(|r| r.info_hash.clone()).collect();
+        let written: HashSet<InfoHash> = change.save.iter().map(|r| r.info_hash).collect();
         if let Err(e) = self.bus.commit(change).await {
             // Nothing applied: the next tick sees the same changes and tries again.
             tracing::error!(error = %e, "writing what the sampler saw; will retry");
@@ -230,7 +231,7 @@ fn fold_counters(s: &mut Seen, stats: &TorrentStats) {
 /// Failure and completion, each with its event, and the seeding policy: whether it
 /// stopped the torrent now (its event carries the view after the change).
 fn note_transitions(s: &mut Seen, stats: &TorrentStats, cfg: &EngineConfig, now: i64) -> bool {
-    let hash = s.rec.info_hash.clone();
+    let hash = s.rec.info_hash;
     if matches!(stats.state, TorrentStatsState::Error) && s.rec.error.is_none() {
         let message = stats.error.clone().unwrap_or_else(|| "engine error".into());
         tracing::warn!(info_hash = %hash, error = %message, "torrent failed");

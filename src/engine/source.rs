@@ -20,12 +20,13 @@ use futures::StreamExt;
 use librqbit::{ByteBuf, TorrentMetaV1, torrent_from_bytes};
 
 use super::EngineError;
+use crate::InfoHash;
 
 /// A validated magnet link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MagnetLink {
-    /// Lower-case hex v1 info hash.
-    pub info_hash: String,
+    /// The v1 info hash.
+    pub info_hash: InfoHash,
     pub name: Option<String>,
     pub trackers: Vec<String>,
     /// Peers from `x.pe` parameters (BEP 9).
@@ -40,16 +41,16 @@ impl MagnetLink {
     ///
     /// // base32 and hex spellings of one hash are the same torrent
     /// let m = MagnetLink::parse("magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMCW&dn=x&x.pe=127.0.0.1:6881")?;
-    /// assert_eq!(m.info_hash, "c9e15763f722f23e98a29decdfae341b98d53056");
+    /// assert_eq!(m.info_hash.to_string(), "c9e15763f722f23e98a29decdfae341b98d53056");
     /// assert_eq!(m.peers, ["127.0.0.1:6881".parse()?]);
     /// assert!(MagnetLink::parse("magnet:?xt=urn:btih:1234").is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn parse(input: &str) -> Result<Self, EngineError> {
         let input = input.trim();
-        if input.len() == 40 && input.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Ok(info_hash) = InfoHash::parse(input) {
             return Ok(Self {
-                info_hash: input.to_ascii_lowercase(),
+                info_hash,
                 name: None,
                 trackers: Vec::new(),
                 peers: Vec::new(),
@@ -60,23 +61,19 @@ impl MagnetLink {
         if url.scheme() != "magnet" {
             return Err(bad("the scheme must be magnet:"));
         }
-        let mut link = Self {
-            info_hash: String::new(),
-            name: None,
-            trackers: Vec::new(),
-            peers: Vec::new(),
-        };
+        let mut info_hash: Option<InfoHash> = None;
+        let (mut name, mut trackers, mut peers) = (None, Vec::new(), Vec::new());
         let mut saw_v2 = false;
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "xt" => {
                     if let Some(h) = value.strip_prefix("urn:btih:") {
-                        let hash = parse_btih(h)
-                            .ok_or_else(|| bad("btih must be 40 hex or 32 base32 characters"))?;
-                        if !link.info_hash.is_empty() && link.info_hash != hash {
+                        let hash = InfoHash::parse_btih(h)
+                            .map_err(|_| bad("btih must be 40 hex or 32 base32 characters"))?;
+                        if info_hash.is_some_and(|known| known != hash) {
                             return Err(bad("more than one btih info hash"));
                         }
-                        link.info_hash = hash;
+                        info_hash = Some(hash);
                     } else if let Some(h) = value.strip_prefix("urn:btmh:") {
                         if !(h.len() == 68 && h.starts_with("1220") && is_hex(&h[4..])) {
                             return Err(bad("btmh must be a SHA-256 multihash (1220 + 64 hex)"));
@@ -86,22 +83,25 @@ impl MagnetLink {
                         return Err(bad("xt must be urn:btih: or urn:btmh:"));
                     }
                 }
-                "dn" if !value.is_empty() => link.name = Some(value.into_owned()),
-                "tr" => link.trackers.push(value.into_owned()),
-                "x.pe" => link
-                    .peers
-                    .push(value.parse().map_err(|_| bad("x.pe must be ip:port"))?),
+                "dn" if !value.is_empty() => name = Some(value.into_owned()),
+                "tr" => trackers.push(value.into_owned()),
+                "x.pe" => peers.push(value.parse().map_err(|_| bad("x.pe must be ip:port"))?),
                 _ => {}
             }
         }
-        if link.info_hash.is_empty() {
+        let Some(info_hash) = info_hash else {
             return Err(bad(if saw_v2 {
                 "v2-only magnets (btmh without btih) are not supported"
             } else {
                 "no info hash (xt=urn:btih:...)"
             }));
-        }
-        Ok(link)
+        };
+        Ok(Self {
+            info_hash,
+            name,
+            trackers,
+            peers,
+        })
     }
 
     /// The canonical form handed to the engine: hex hash, name and trackers.
@@ -125,38 +125,10 @@ fn is_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Decodes a v1 info hash written as 40 hex or 32 base32 (RFC 4648) characters.
-fn parse_btih(s: &str) -> Option<String> {
-    if s.len() == 40 && is_hex(s) {
-        return Some(s.to_ascii_lowercase());
-    }
-    if s.len() != 32 {
-        return None;
-    }
-    let mut bits: u64 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::with_capacity(20);
-    for c in s.bytes() {
-        let v = match c.to_ascii_uppercase() {
-            c @ b'A'..=b'Z' => c - b'A',
-            c @ b'2'..=b'7' => c - b'2' + 26,
-            _ => return None,
-        };
-        bits = (bits << 5) | u64::from(v);
-        nbits += 5;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
-        }
-    }
-    (out.len() == 20).then(|| hex::encode(out))
-}
-
 /// What the engine needs to know about a `.torrent` file, once checked.
 #[derive(Debug, Clone)]
 pub struct TorrentFileInfo {
-    pub info_hash: String,
+    pub info_hash: InfoHash,
     pub name: Option<String>,
     pub total_bytes: u64,
     /// The folder below the download directory that holds a multi-file torrent: its
@@ -171,7 +143,7 @@ pub struct TorrentFileInfo {
 pub fn inspect_torrent(bytes: &[u8]) -> Result<TorrentFileInfo, EngineError> {
     let parsed: TorrentMetaV1<ByteBuf<'_>> = torrent_from_bytes(bytes)
         .map_err(|e| EngineError::InvalidTorrent(format!("not a torrent file: {e}")))?;
-    let info_hash = parsed.info_hash.as_string();
+    let info_hash = InfoHash::from_bytes(parsed.info_hash.0);
     let name_raw = parsed.info.data.name.as_ref().map(|n| n.as_ref().to_vec());
     let validated = parsed
         .info
@@ -183,7 +155,7 @@ pub fn inspect_torrent(bytes: &[u8]) -> Result<TorrentFileInfo, EngineError> {
         check_component(raw)?;
     }
     let single = validated.iter_file_details().count() == 1;
-    let sub_folder = (!single).then(|| name.clone().unwrap_or_else(|| info_hash.clone()));
+    let sub_folder = (!single).then(|| name.clone().unwrap_or_else(|| info_hash.to_string()));
     let mut files = Vec::new();
     for fd in validated.iter_file_details() {
         let mut path = PathBuf::new();
@@ -358,13 +330,16 @@ mod tests {
     #[test]
     fn magnet_hex_and_base32_give_the_same_hash() {
         let hex = MagnetLink::parse(&format!("magnet:?xt=urn:btih:{HEX}&dn=x")).unwrap();
-        assert_eq!(hex.info_hash, HEX);
+        assert_eq!(hex.info_hash.to_string(), HEX);
         assert_eq!(hex.name.as_deref(), Some("x"));
         let b32 =
             MagnetLink::parse("magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMCW").unwrap();
-        assert_eq!(b32.info_hash, HEX);
+        assert_eq!(b32.info_hash.to_string(), HEX);
         assert_eq!(
-            MagnetLink::parse(&HEX.to_uppercase()).unwrap().info_hash,
+            MagnetLink::parse(&HEX.to_uppercase())
+                .unwrap()
+                .info_hash
+                .to_string(),
             HEX
         );
     }
@@ -407,7 +382,7 @@ mod tests {
             "b".repeat(64)
         ))
         .unwrap();
-        assert_eq!(m.info_hash, HEX);
+        assert_eq!(m.info_hash.to_string(), HEX);
     }
 
     #[test]

@@ -9,12 +9,13 @@ use tokio::sync::{Notify, broadcast};
 
 use super::contract::{Envelope, EventType};
 use super::payload::Event;
+use crate::InfoHash;
 use crate::store::{Commit, DynStore, OutboxRecord, StoreError, TorrentRecord};
 
 /// An event before the bus stamps it with `id`, `seq` and `ts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
-    pub info_hash: Option<String>,
+    pub info_hash: Option<InfoHash>,
     /// The owner of the torrent; `None` for server-wide events.
     pub user_id: Option<String>,
     pub event: Event,
@@ -22,9 +23,9 @@ pub struct Draft {
 
 impl Draft {
     /// An event about one torrent, owned by `owner`.
-    pub fn torrent(info_hash: &str, owner: &str, event: Event) -> Self {
+    pub fn torrent(info_hash: &InfoHash, owner: &str, event: Event) -> Self {
         Self {
-            info_hash: Some(info_hash.to_owned()),
+            info_hash: Some(*info_hash),
             user_id: Some(owner.to_owned()),
             event,
         }
@@ -49,7 +50,7 @@ impl Draft {
 pub struct Change {
     pub insert: Vec<TorrentRecord>,
     pub save: Vec<TorrentRecord>,
-    pub delete: Vec<String>,
+    pub delete: Vec<InfoHash>,
     pub events: Vec<Draft>,
 }
 
@@ -249,7 +250,7 @@ fn stamp(d: Draft, seq: u64, ts: i64) -> Envelope {
         seq,
         kind: d.kind().name().to_owned(),
         ts,
-        info_hash: d.info_hash,
+        info_hash: d.info_hash.map(|h| h.to_string()),
         user_id: d.user_id,
         data: payload(&d.event),
     }

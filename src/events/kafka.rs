@@ -654,6 +654,7 @@ mod tests {
     use rdkafka::{Message, Offset, TopicPartitionList};
 
     use super::*;
+    use crate::InfoHash;
     use crate::events::payload::Failure;
     use crate::events::{Draft, Envelope, Event};
     use crate::store::SqliteStore;
@@ -700,8 +701,11 @@ mod tests {
     async fn emit(bus: &Arc<Bus>, n: usize) {
         for i in 0..n {
             let message = i.to_string();
-            let draft = match ["aa", "bb", "cc"].get(i % 4) {
-                Some(hash) => Draft::torrent(hash, "u", Event::Error(Failure { message })),
+            let draft = match [0xaa, 0xbb, 0xcc].get(i % 4) {
+                Some(b) => {
+                    let hash = InfoHash::from_bytes([*b; 20]);
+                    Draft::torrent(&hash, "u", Event::Error(Failure { message }))
+                }
                 None => Draft::global(Event::Error(Failure { message })),
             };
             bus.emit(vec![draft]).await.expect("commit");

@@ -198,9 +198,9 @@ pub struct QueueStats {
 
 /// A torrent's view for tests of the contract and the bus.
 #[cfg(test)]
-pub(crate) fn sample_view(info_hash: &str) -> TorrentView {
+pub(crate) fn sample_view(info_hash: crate::InfoHash) -> TorrentView {
     TorrentView {
-        info_hash: info_hash.to_owned(),
+        info_hash,
         name: Some("n".into()),
         state: TorrentState::Downloading,
         priority: crate::store::Priority::Normal,
@@ -233,7 +233,7 @@ mod tests {
     use super::*;
 
     fn one_of_each() -> Vec<Event> {
-        let view = sample_view(&"ab".repeat(20));
+        let view = sample_view(crate::InfoHash::from_bytes([0xab; 20]));
         vec![
             Event::Added(view.clone()),
             Event::Metadata(Metadata {

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::session::Conn;
 use super::{GatewayError, send_now};
+use crate::InfoHash;
 use crate::engine::Actor;
 use crate::events::{Bus, Envelope, EventType, Replay};
 
@@ -134,13 +135,18 @@ impl Forwarder {
 /// The delivery rule: the event is visible to the socket's user (their own torrent, any
 /// torrent for an admin, or a server-wide event without an owner), and a stream event
 /// (`torrent:progress`, `torrent:piece`) is about a torrent the socket subscribed to.
-pub(super) fn delivers(actor: &Actor, subscribed: impl Fn(&str) -> bool, e: &Envelope) -> bool {
+pub(super) fn delivers(
+    actor: &Actor,
+    subscribed: impl Fn(&InfoHash) -> bool,
+    e: &Envelope,
+) -> bool {
     let visible = e
         .user_id
         .as_deref()
         .is_none_or(|owner| actor.may_see(owner));
     let stream = e.event_type().is_some_and(EventType::is_stream);
-    visible && (!stream || e.info_hash.as_deref().is_some_and(subscribed))
+    let about = || e.info_hash.as_deref().and_then(|h| InfoHash::parse(h).ok());
+    visible && (!stream || about().is_some_and(|h| subscribed(&h)))
 }
 
 /// Sends one event, waiting while the socket's send buffer is full.
@@ -185,6 +191,8 @@ mod tests {
         }
     }
 
+    const H: InfoHash = InfoHash::from_bytes([1; 20]);
+
     fn user(id: &str, admin: bool) -> Actor {
         Actor {
             user_id: id.into(),
@@ -203,10 +211,11 @@ mod tests {
     #[test]
     fn stream_events_need_a_subscription_even_for_admins() {
         for kind in [EventType::Progress, EventType::Piece] {
-            let e = event(kind, Some("h"), Some("alice"));
+            let e = event(kind, Some(&H.to_string()), Some("alice"));
+            let other = InfoHash::from_bytes([2; 20]);
             assert!(!delivers(&user("alice", false), |_| false, &e));
-            assert!(delivers(&user("alice", false), |h| h == "h", &e));
-            assert!(!delivers(&user("alice", false), |h| h == "other", &e));
+            assert!(delivers(&user("alice", false), |h| *h == H, &e));
+            assert!(!delivers(&user("alice", false), |h| *h == other, &e));
             assert!(!delivers(&user("root", true), |_| false, &e));
             assert!(delivers(&user("root", true), |_| true, &e));
             assert!(

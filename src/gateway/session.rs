@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::forward::{Feed, Forwarder};
 use super::{Gateway, GatewayError, send_now};
+use crate::InfoHash;
 use crate::auth::Claims;
-use crate::engine::{Actor, normalize_hash};
+use crate::engine::Actor;
 use crate::store::Role;
 
 /// The handshake `auth` object, and the body of an `authenticate` event.
@@ -38,7 +39,7 @@ struct Session {
 
 #[derive(Default)]
 struct Inner {
-    subscriptions: Mutex<HashSet<String>>,
+    subscriptions: Mutex<HashSet<InfoHash>>,
     session: Mutex<Option<Session>>,
 }
 
@@ -56,15 +57,15 @@ impl Conn {
             .map(|s| s.actor.clone())
     }
 
-    pub fn is_subscribed(&self, info_hash: &str) -> bool {
+    pub fn is_subscribed(&self, info_hash: &InfoHash) -> bool {
         lock(&self.0.subscriptions).contains(info_hash)
     }
 
-    pub fn subscribe(&self, info_hash: String) {
+    pub fn subscribe(&self, info_hash: InfoHash) {
         lock(&self.0.subscriptions).insert(info_hash);
     }
 
-    pub fn unsubscribe(&self, info_hash: &str) {
+    pub fn unsubscribe(&self, info_hash: &InfoHash) {
         lock(&self.0.subscriptions).remove(info_hash);
     }
 
@@ -148,7 +149,7 @@ impl Conn {
     /// added after it, or removed meanwhile), and delivery checks visibility per event.
     fn restore_subscriptions(&self, hashes: &[String]) {
         let mut set = lock(&self.0.subscriptions);
-        set.extend(hashes.iter().filter_map(|h| normalize_hash(h).ok()));
+        set.extend(hashes.iter().filter_map(|h| InfoHash::parse(h).ok()));
     }
 }
 

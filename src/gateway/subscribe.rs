@@ -10,7 +10,8 @@ use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 
 use super::session::Conn;
 use super::{Gateway, GatewayError, forward, reply_error};
-use crate::engine::{EngineError, normalize_hash};
+use crate::InfoHash;
+use crate::engine::EngineError;
 
 pub(super) const SUBSCRIBE: &str = "subscribe:torrent";
 pub(super) const UNSUBSCRIBE: &str = "unsubscribe:torrent";
@@ -30,7 +31,7 @@ pub(super) async fn on_subscribe(
 ) {
     match snapshot(&gw, &conn, req) {
         Ok((hash, snapshot)) => {
-            conn.subscribe(hash.clone());
+            conn.subscribe(hash);
             let _ = ack.send(&json!({ "ok": true, "infoHash": hash }));
             let _ = forward::send(&socket, "torrent:snapshot", &snapshot).await;
         }
@@ -60,7 +61,7 @@ fn snapshot(
     gw: &Gateway,
     conn: &Conn,
     req: Result<TorrentRef, ParserError>,
-) -> Result<(String, Value), GatewayError> {
+) -> Result<(InfoHash, Value), GatewayError> {
     let actor = conn
         .actor()
         .ok_or_else(|| GatewayError::unauthorized("authenticate first"))?;
@@ -77,10 +78,10 @@ fn snapshot(
     Ok((hash, data))
 }
 
-fn parse(req: Result<TorrentRef, ParserError>) -> Result<String, GatewayError> {
+fn parse(req: Result<TorrentRef, ParserError>) -> Result<InfoHash, GatewayError> {
     let req = req.map_err(|e| GatewayError::bad_request(format!("expected {{infoHash}}: {e}")))?;
-    // The engine's own check: 40 hex digits, any case; unknown and malformed hashes
-    // both read as "not found".
-    normalize_hash(&req.info_hash)
+    // 40 hex digits, any case; unknown and malformed hashes both read as "not found",
+    // as in the REST API.
+    InfoHash::parse(&req.info_hash)
         .map_err(|_| GatewayError::not_found(format!("torrent {} not found", req.info_hash)))
 }

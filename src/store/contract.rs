@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::{
     Commit, Consumed, Millis, OutboxRecord, Priority, RefreshToken, Role, Store, StoreError,
 };
-use super::{StoreResult, TorrentRecord, User};
+use super::{InfoHash, StoreResult, TorrentRecord, User};
 
 /// Runs every check, in order. Panics at the first failure.
 pub async fn run_all(store: &dyn Store) {
@@ -78,6 +78,14 @@ fn random_hex(len: usize) -> String {
     hex[..len].to_owned()
 }
 
+fn random_hash() -> InfoHash {
+    hash(&random_hex(40))
+}
+
+fn hash(hex: &str) -> InfoHash {
+    InfoHash::parse(hex).expect("40 hex digits")
+}
+
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", random_hex(16))
 }
@@ -126,12 +134,12 @@ async fn new_token(store: &dyn Store, user: &User, family_id: &str) -> RefreshTo
 }
 
 /// A torrent with every optional field empty.
-fn bare_torrent(owner: &User, info_hash: String, added_at: Millis) -> TorrentRecord {
+fn bare_torrent(owner: &User, info_hash: InfoHash, added_at: Millis) -> TorrentRecord {
     TorrentRecord::new(info_hash, owner.id.clone(), added_at)
 }
 
 /// A torrent with every field set, totals beyond 32 bits and bytes that are not UTF-8.
-fn full_torrent(owner: &User, info_hash: String, added_at: Millis) -> TorrentRecord {
+fn full_torrent(owner: &User, info_hash: InfoHash, added_at: Millis) -> TorrentRecord {
     TorrentRecord {
         name: Some("Ubuntu 24.04 — desktop ✓".to_owned()),
         magnet: Some(format!("magnet:?xt=urn:btih:{info_hash}&dn=ubuntu")),
@@ -151,7 +159,7 @@ fn full_torrent(owner: &User, info_hash: String, added_at: Millis) -> TorrentRec
     }
 }
 
-async fn must_get_torrent(store: &dyn Store, info_hash: &str) -> TorrentRecord {
+async fn must_get_torrent(store: &dyn Store, info_hash: &InfoHash) -> TorrentRecord {
     match must("torrent", store.torrent(info_hash).await) {
         Some(t) => t,
         None => panic!("store contract: torrent {info_hash} is missing"),
@@ -534,23 +542,23 @@ pub async fn refresh_token_purge_expired(store: &dyn Store) {
 pub async fn torrent_insert_and_get(store: &dyn Store) {
     let owner = new_user(store).await;
     for torrent in [
-        full_torrent(&owner, random_hex(40), now()),
-        bare_torrent(&owner, random_hex(40), now()),
+        full_torrent(&owner, random_hash(), now()),
+        bare_torrent(&owner, random_hash(), now()),
     ] {
         must("insert_torrent", store.insert_torrent(&torrent).await);
         let read = must_get_torrent(store, &torrent.info_hash).await;
         assert_eq!(read, torrent, "torrent must read back exactly as inserted");
     }
-    let missing = must("torrent", store.torrent(&random_hex(40)).await);
+    let missing = must("torrent", store.torrent(&random_hash()).await);
     assert_eq!(missing, None, "an unknown info hash must be None");
 }
 
 /// Inserting an info hash twice is a `Conflict` and leaves the first record alone.
 pub async fn torrent_duplicate_conflicts(store: &dyn Store) {
     let owner = new_user(store).await;
-    let first = bare_torrent(&owner, random_hex(40), now());
+    let first = bare_torrent(&owner, random_hash(), now());
     must("insert_torrent", store.insert_torrent(&first).await);
-    let clash = full_torrent(&owner, first.info_hash.clone(), now() + 1);
+    let clash = full_torrent(&owner, first.info_hash, now() + 1);
     must_conflict(
         "insert_torrent with a taken info hash",
         store.insert_torrent(&clash).await,
@@ -566,12 +574,12 @@ pub async fn torrent_duplicate_conflicts(store: &dyn Store) {
 pub async fn torrent_save_replaces_every_field(store: &dyn Store) {
     let owner = new_user(store).await;
     let new_owner = new_user(store).await;
-    let hash = random_hex(40);
+    let hash = random_hash();
     let added = now();
-    let bare = bare_torrent(&owner, hash.clone(), added);
+    let bare = bare_torrent(&owner, hash, added);
     must("insert_torrent", store.insert_torrent(&bare).await);
 
-    let full = full_torrent(&new_owner, hash.clone(), added + 10);
+    let full = full_torrent(&new_owner, hash, added + 10);
     must("save_torrent", store.save_torrent(&full).await);
     let read = must_get_torrent(store, &hash).await;
     assert_eq!(read, full, "save_torrent must set every field");
@@ -579,7 +587,7 @@ pub async fn torrent_save_replaces_every_field(store: &dyn Store) {
     let cleared = TorrentRecord {
         priority: Priority::Low,
         total_bytes: 1,
-        ..bare_torrent(&owner, hash.clone(), added + 20)
+        ..bare_torrent(&owner, hash, added + 20)
     };
     must("save_torrent", store.save_torrent(&cleared).await);
     let read = must_get_torrent(store, &hash).await;
@@ -589,7 +597,7 @@ pub async fn torrent_save_replaces_every_field(store: &dyn Store) {
 /// `save_torrent` of an absent torrent inserts it.
 pub async fn torrent_save_inserts_absent(store: &dyn Store) {
     let owner = new_user(store).await;
-    let torrent = full_torrent(&owner, random_hex(40), now());
+    let torrent = full_torrent(&owner, random_hash(), now());
     must("save_torrent", store.save_torrent(&torrent).await);
     let read = must_get_torrent(store, &torrent.info_hash).await;
     assert_eq!(read, torrent, "save_torrent must insert an absent torrent");
@@ -601,18 +609,18 @@ pub async fn torrent_list_order(store: &dyn Store) {
     let prefix = random_hex(39);
     let base = now();
     let torrents = [
-        bare_torrent(&owner, format!("{prefix}0"), base + 2),
-        bare_torrent(&owner, format!("{prefix}2"), base + 1),
-        bare_torrent(&owner, format!("{prefix}3"), base),
-        bare_torrent(&owner, format!("{prefix}1"), base + 1),
+        bare_torrent(&owner, hash(&format!("{prefix}0")), base + 2),
+        bare_torrent(&owner, hash(&format!("{prefix}2")), base + 1),
+        bare_torrent(&owner, hash(&format!("{prefix}3")), base),
+        bare_torrent(&owner, hash(&format!("{prefix}1")), base + 1),
     ];
     for torrent in &torrents {
         must("insert_torrent", store.insert_torrent(torrent).await);
     }
     let listed: Vec<String> = must("list_torrents", store.list_torrents().await)
         .into_iter()
-        .filter(|t| t.info_hash.starts_with(&prefix))
-        .map(|t| t.info_hash)
+        .map(|t| t.info_hash.to_string())
+        .filter(|h| h.starts_with(&prefix))
         .collect();
     let expected: Vec<String> = ["3", "1", "2", "0"]
         .iter()
@@ -627,7 +635,7 @@ pub async fn torrent_list_order(store: &dyn Store) {
 /// Deleting reports whether the torrent existed, and really removes it.
 pub async fn torrent_delete(store: &dyn Store) {
     let owner = new_user(store).await;
-    let torrent = full_torrent(&owner, random_hex(40), now());
+    let torrent = full_torrent(&owner, random_hash(), now());
     must("insert_torrent", store.insert_torrent(&torrent).await);
 
     let existed = must(
@@ -648,7 +656,7 @@ pub async fn torrent_delete(store: &dyn Store) {
 /// conflicts writes none of its events: a change and its event are never apart.
 pub async fn commit_is_all_or_nothing(store: &dyn Store) {
     let owner = new_user(store).await;
-    let fresh = bare_torrent(&owner, random_hex(40), now());
+    let fresh = bare_torrent(&owner, random_hash(), now());
     let mark = must("event_seq_mark", store.event_seq_mark().await);
     let stale = Commit {
         insert: vec![fresh.clone()],
@@ -694,8 +702,8 @@ pub async fn commit_is_all_or_nothing(store: &dyn Store) {
 pub async fn commit_saves_deletes_and_events_together(store: &dyn Store) {
     let owner = new_user(store).await;
     let (kept, gone) = (
-        bare_torrent(&owner, random_hex(40), now()),
-        bare_torrent(&owner, random_hex(40), now()),
+        bare_torrent(&owner, random_hash(), now()),
+        bare_torrent(&owner, random_hash(), now()),
     );
     must("insert_torrent", store.insert_torrent(&gone).await);
     let changed = TorrentRecord {
@@ -706,8 +714,8 @@ pub async fn commit_saves_deletes_and_events_together(store: &dyn Store) {
     let commit = Commit {
         save: vec![changed.clone()],
         delete: vec![
-            gone.info_hash.clone(),
-            bare_torrent(&owner, random_hex(40), now()).info_hash,
+            gone.info_hash,
+            bare_torrent(&owner, random_hash(), now()).info_hash,
         ],
         ..Commit::default()
     };
@@ -726,7 +734,7 @@ pub async fn commit_saves_deletes_and_events_together(store: &dyn Store) {
         "commit",
         store
             .commit(&Commit {
-                delete: vec![kept.info_hash.clone(), kept.info_hash.clone()],
+                delete: vec![kept.info_hash, kept.info_hash],
                 ..Commit::default()
             })
             .await,

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use crate::InfoHash;
+
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch.
@@ -152,7 +154,7 @@ impl Priority {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TorrentRecord {
     /// Lower-case hex v1 info hash (40 characters). The primary key.
-    pub info_hash: String,
+    pub info_hash: InfoHash,
     pub owner_id: String,
     pub name: Option<String>,
     /// The magnet link it was added by, if any.
@@ -187,7 +189,7 @@ pub struct TorrentRecord {
 
 impl TorrentRecord {
     /// A record with only its key and owner set: every option default, every total zero.
-    pub fn new(info_hash: String, owner_id: String, added_at: Millis) -> Self {
+    pub fn new(info_hash: InfoHash, owner_id: String, added_at: Millis) -> Self {
         Self {
             info_hash,
             owner_id,
@@ -231,7 +233,7 @@ pub struct Commit {
     /// Torrents replaced whole (inserted when absent).
     pub save: Vec<TorrentRecord>,
     /// Info hashes of torrents to delete.
-    pub delete: Vec<String>,
+    pub delete: Vec<InfoHash>,
     /// Events for the outbox, ascending seqs all above the store's mark.
     pub events: Vec<OutboxRecord>,
 }
@@ -296,7 +298,7 @@ pub trait Store: Send + Sync + 'static {
     /// seq is not above [`Store::event_seq_mark`] or events are not in ascending seq
     /// order. Returns how many of the deleted torrents existed.
     async fn commit(&self, commit: &Commit) -> StoreResult<u64>;
-    async fn torrent(&self, info_hash: &str) -> StoreResult<Option<TorrentRecord>>;
+    async fn torrent(&self, info_hash: &InfoHash) -> StoreResult<Option<TorrentRecord>>;
     /// All torrents, in the order they were added (oldest first, then by info hash).
     async fn list_torrents(&self) -> StoreResult<Vec<TorrentRecord>>;
 
@@ -321,9 +323,9 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Deletes a torrent; returns whether it existed.
-    async fn delete_torrent(&self, info_hash: &str) -> StoreResult<bool> {
+    async fn delete_torrent(&self, info_hash: &InfoHash) -> StoreResult<bool> {
         self.commit(&Commit {
-            delete: vec![info_hash.to_owned()],
+            delete: vec![*info_hash],
             ..Commit::default()
         })
         .await

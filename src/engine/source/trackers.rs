@@ -513,7 +513,7 @@ mod tests {
                     .into(),
             ),
             torrent_bytes: Some(sample_torrent().into()),
-            ..TorrentRecord::new(String::new(), String::new(), 0)
+            ..TorrentRecord::new(crate::InfoHash::from_bytes([0; 20]), String::new(), 0)
         };
         let dropped = dropped_trackers(&rec, STRICT);
         let urls: Vec<&str> = dropped.iter().map(|d| d.url.as_str()).collect();

@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use serde_json::json;
 
+use crate::InfoHash;
 use crate::events::payload::{Event, Pieces, Progress, sample_view};
 use crate::view::TorrentView;
 
@@ -14,21 +15,23 @@ async fn bus(cap: usize) -> Arc<Bus> {
     Bus::new(store, cap, true).await.unwrap()
 }
 
+const H: InfoHash = InfoHash::from_bytes([0xab; 20]);
+
 fn piece(i: u32) -> Draft {
-    Draft::torrent("h", "u", Event::Piece(Pieces::new(vec![i], i + 1, 100)))
+    Draft::torrent(&H, "u", Event::Piece(Pieces::new(vec![i], i + 1, 100)))
 }
 
 #[tokio::test]
 async fn envelope_is_flat_and_camel_case() {
     let bus = bus(10).await;
     let mut rx = bus.subscribe();
-    let progress = Progress::from(&sample_view("ab"));
-    let draft = Draft::torrent("ab", "u1", Event::Progress(progress));
+    let progress = Progress::from(&sample_view(H));
+    let draft = Draft::torrent(&H, "u1", Event::Progress(progress));
     bus.emit(vec![draft]).await.unwrap();
     let e = rx.recv().await.unwrap();
     let v = serde_json::to_value(&*e).unwrap();
     assert_eq!(v["type"], "torrent:progress");
-    assert_eq!(v["infoHash"], "ab");
+    assert_eq!(v["infoHash"], "ab".repeat(20));
     assert_eq!(v["userId"], "u1");
     assert_eq!(v["percentage"], 12.5);
     assert_eq!(v["seq"], 1);
@@ -41,8 +44,8 @@ async fn envelope_is_flat_and_camel_case() {
 async fn payload_fields_named_like_the_envelope_are_dropped() {
     let bus = bus(10).await;
     let mut rx = bus.subscribe();
-    let view = sample_view("other");
-    bus.emit(vec![Draft::torrent("ab", "u", Event::Added(view.clone()))])
+    let view = sample_view(InfoHash::from_bytes([0xcd; 20]));
+    bus.emit(vec![Draft::torrent(&H, "u", Event::Added(view.clone()))])
         .await
         .unwrap();
     let e = rx.recv().await.unwrap();
@@ -50,14 +53,14 @@ async fn payload_fields_named_like_the_envelope_are_dropped() {
     assert_eq!(text.matches("\"infoHash\"").count(), 1, "{text}");
     let back: Envelope = serde_json::from_str(&text).expect("parses back");
     assert_eq!(
-        (back.seq, back.info_hash.as_deref(), back.kind.as_str()),
-        (1, Some("ab"), "torrent:added")
+        (back.seq, back.info_hash.clone(), back.kind.as_str()),
+        (1, Some(H.to_string()), "torrent:added")
     );
     assert_eq!(back.data.get("name"), Some(&json!("n")));
     // Parsed back, the view carries the envelope's hash: the one that counts.
     let typed = back.event().expect("a typed event");
     let want = TorrentView {
-        info_hash: "ab".into(),
+        info_hash: H,
         ..view
     };
     assert_eq!(typed, Event::Added(want));
@@ -129,13 +132,13 @@ async fn a_record_and_its_event_are_written_together() {
     };
     store.create_user(&user).await.unwrap();
     let bus = Bus::new(store.clone(), 4, true).await.unwrap();
-    let rec = TorrentRecord::new("ab".repeat(20), "u".into(), 1);
+    let rec = TorrentRecord::new(H, "u".into(), 1);
     let change = Change {
         insert: vec![rec.clone()],
         events: vec![Draft::torrent(
             &rec.info_hash,
             "u",
-            Event::Added(sample_view(&rec.info_hash)),
+            Event::Added(sample_view(rec.info_hash)),
         )],
         ..Change::default()
     };
@@ -256,7 +259,7 @@ impl Store for Flaky {
         }
         self.inner.commit(c).await
     }
-    async fn torrent(&self, h: &str) -> StoreResult<Option<TorrentRecord>> {
+    async fn torrent(&self, h: &InfoHash) -> StoreResult<Option<TorrentRecord>> {
         self.inner.torrent(h).await
     }
     async fn list_torrents(&self) -> StoreResult<Vec<TorrentRecord>> {

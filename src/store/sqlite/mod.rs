@@ -32,6 +32,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, ffi};
 
+use crate::InfoHash;
+
 use super::{
     Commit, Consumed, Millis, OutboxRecord, RefreshToken, Store, StoreError, StoreResult,
     TorrentRecord, User,
@@ -240,8 +242,8 @@ impl Store for SqliteStore {
         self.call(move |c| torrents::commit(c, &commit)).await
     }
 
-    async fn torrent(&self, info_hash: &str) -> StoreResult<Option<TorrentRecord>> {
-        let hash = info_hash.to_owned();
+    async fn torrent(&self, info_hash: &InfoHash) -> StoreResult<Option<TorrentRecord>> {
+        let hash = *info_hash;
         self.call(move |c| torrents::find(c, &hash)).await
     }
 

@@ -5,6 +5,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::{SqlResultExt, count};
+use crate::InfoHash;
 use crate::store::{Consumed, Millis, Priority, RefreshToken, Role, StoreResult, User};
 
 pub(super) const USER_COLUMNS: &str = "id, username, password_hash, role, created_at";
@@ -24,6 +25,19 @@ impl FromSql for Role {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         let s = value.as_str()?;
         Role::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown role {s:?}").into()))
+    }
+}
+
+impl ToSql for InfoHash {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.to_string().into())
+    }
+}
+
+impl FromSql for InfoHash {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        InfoHash::parse(s).map_err(|e| FromSqlError::Other(format!("{s:?}: {e}").into()))
     }
 }
 

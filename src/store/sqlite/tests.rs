@@ -31,7 +31,7 @@ fn sample_user() -> User {
 
 fn sample_torrent() -> TorrentRecord {
     TorrentRecord {
-        info_hash: "ab".repeat(20),
+        info_hash: crate::InfoHash::from_bytes([0xab; 20]),
         owner_id: "u-1".to_owned(),
         name: Some("debian.iso".to_owned()),
         magnet: None,

@@ -5,6 +5,7 @@ use rusqlite::{named_params, params};
 
 use super::rows::PeersJson;
 use super::{SqlResultExt, backend_msg, count};
+use crate::InfoHash;
 use crate::store::{Commit, OutboxRecord, StoreError, StoreResult, TorrentRecord};
 
 /// The `meta` row holding the highest event seq ever committed.
@@ -85,7 +86,7 @@ fn write_torrent(tx: &Transaction<'_>, sql: &str, t: &TorrentRecord) -> rusqlite
     })
 }
 
-pub(super) fn find(conn: &Connection, info_hash: &str) -> StoreResult<Option<TorrentRecord>> {
+pub(super) fn find(conn: &Connection, info_hash: &InfoHash) -> StoreResult<Option<TorrentRecord>> {
     let sql = format!("SELECT {TORRENT_COLUMNS} FROM torrents WHERE info_hash = ?1");
     conn.query_row(&sql, [info_hash], torrent_from_row)
         .optional()
