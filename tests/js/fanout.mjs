@@ -17,7 +17,7 @@
 //   quit (or stdin closing): disconnect everything and exit.
 // stdout, one JSON object per line: {"ready": {...}}, {"result": {...}}, {"error": {...}}.
 //
-// Only `torrent:progress` events whose `benchRun` is RUN are counted; anything else the
+// Only `torrent:progress` events whose `name` starts with `bench-RUN-` are counted; anything else the
 // server sends is counted apart (`other`). A `resync` means the server dropped events
 // for that socket (it fell behind the bus).
 
@@ -69,7 +69,7 @@ function newClient(index) {
 }
 
 function onProgress(c, e) {
-  if (!e || e.benchRun !== cfg.run) {
+  if (!e || typeof e.name !== 'string' || !e.name.startsWith(`bench-${cfg.run}-`)) {
     c.other += 1;
     return;
   }
