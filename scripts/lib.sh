@@ -104,6 +104,30 @@ deps_tansu() {
     fi
 }
 
+# The Python tools the tests run, in a venv of the repository's own
+# (.test-tools/venv, ignored by git) that is put first on PATH:
+# nx-27017, a MongoDB wire-protocol server for the MongoDB store's tests.
+# Pinned, so every machine tests against the same server.
+deps_python() {
+    local venv=.test-tools/venv
+    apt_install python3:python3
+    # Debian splits venv (and the pip it bootstraps) into its own package.
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        step "installing python3-venv"
+        if ! $apt_updated; then
+            quietly as_root apt-get update
+            apt_updated=true
+        fi
+        quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+    fi
+    if [[ ! -x $venv/bin/nx-27017 ]]; then
+        step "installing nx-27017 into $venv"
+        quietly python3 -m venv "$venv"
+        quietly "$venv/bin/pip" install --quiet "nx-27017==0.8.1"
+    fi
+    export PATH="$PWD/$venv/bin:$PATH"
+}
+
 # The process PID and all its descendants, parents first.
 descendants() {
     local children child

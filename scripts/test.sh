@@ -42,6 +42,7 @@ install_deps() {
     deps_rust
     deps_tansu
     deps_node
+    deps_python
     # shellcheck disable=SC2119 # no extra packages for the tests
     install_bittorrent_tools
 }

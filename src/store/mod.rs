@@ -9,6 +9,7 @@
 //! cryptography (it only ever sees hashes of refresh tokens).
 
 pub mod contract;
+mod mongo;
 mod sqlite;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::InfoHash;
 
+pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch.

@@ -17,5 +17,6 @@ mod proxy;
 mod queue;
 mod restart;
 mod socketio;
+mod store_mongo;
 mod tools_selftest;
 mod trackers;

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bencode;
+pub mod mongo;
 pub mod process;
 pub mod swarm;
 pub mod tansu;

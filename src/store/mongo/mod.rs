@@ -1,0 +1,435 @@
+//! The MongoDB backend (`MONGODB_URI`; database from the URI's path, default
+//! `torrentedge`).
+//!
+//! Collections: `users` (`_id` = user id, unique `username`), `refresh_tokens` (`_id`
+//! = token hash; a TTL index on `expiresAtDate` lets MongoDB expire them, and
+//! [`Store::purge_expired_tokens`] deletes them too), `torrents` (`_id` = info hash),
+//! `outbox` (`_id` = event seq, so the relay reads it in seq order by its primary key)
+//! and `meta` (the schema version, the settings and the commit journal).
+//!
+//! How each guarantee of the [`Store`] contract is kept without multi-document
+//! transactions (they need a replica set):
+//! - a user, a token, the settings: each is one document, written by one atomic
+//!   operation (`insertOne`, `findOneAndUpdate`, `updateOne` with `$set` of every
+//!   setting at once); unique keys refuse duplicates with code 11000 → `Conflict`;
+//! - spending a refresh token once: `findOneAndUpdate` guarded by `usedAt: null`;
+//! - a commit (torrent records and their events, all or nothing) and the seq mark
+//!   that only rises: the [`journal`] makes it one single-document write.
+//!
+//! Every operation is bounded by [`OP_TIMEOUT`]: with MongoDB gone or frozen a call
+//! fails (503 `store_unavailable` at the API) instead of hanging, and the driver
+//! reconnects on its own when the server is back.
+
+mod docs;
+mod journal;
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Database, IndexModel};
+
+use super::{
+    Commit, Consumed, Millis, OutboxRecord, RefreshToken, Store, StoreError, StoreResult,
+    TorrentRecord, User,
+};
+use crate::InfoHash;
+
+/// The longest one database operation may take before it counts as failed.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The schema this build writes; a database marked newer is refused.
+const SCHEMA_VERSION: i64 = 1;
+const JOURNAL: &str = "journal";
+const SETTINGS: &str = "settings";
+const SCHEMA: &str = "schema";
+
+pub struct MongoStore {
+    db: Database,
+    users: Collection<Document>,
+    tokens: Collection<Document>,
+    torrents: Collection<Document>,
+    outbox: Collection<Document>,
+    meta: Collection<Document>,
+    journal: journal::Journal,
+}
+
+impl MongoStore {
+    /// Connects, brings the schema up to date and replays what an earlier run left in
+    /// the journal. Fails (for the caller to retry) when the server does not answer.
+    pub async fn connect(uri: &str) -> StoreResult<Self> {
+        let mut opts = op(
+            "parsing MONGODB_URI",
+            ClientOptions::parse(uri).into_future(),
+        )
+        .await?;
+        opts.app_name = Some("torrentedge".into());
+        opts.server_selection_timeout = Some(OP_TIMEOUT);
+        opts.connect_timeout = Some(OP_TIMEOUT);
+        let name = opts
+            .default_database
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "torrentedge".into());
+        let client = Client::with_options(opts).map_err(|e| backend("creating the client", e))?;
+        let db = client.database(&name);
+        let c = |n: &str| db.collection::<Document>(n);
+        let (users, tokens, torrents) = (c("users"), c("refresh_tokens"), c("torrents"));
+        let (outbox, meta) = (c("outbox"), c("meta"));
+        ping(&db).await?;
+        migrate(&db, &meta).await?;
+        let journal =
+            journal::Journal::open(meta.clone(), torrents.clone(), outbox.clone()).await?;
+        Ok(Self {
+            db,
+            users,
+            tokens,
+            torrents,
+            outbox,
+            meta,
+            journal,
+        })
+    }
+
+    async fn revoke(&self, field: &str, value: &str) -> StoreResult<u64> {
+        let w = self.tokens.update_many(
+            doc! { field: value, "revoked": false },
+            doc! { "$set": { "revoked": true } },
+        );
+        Ok(op("revoking tokens", w.into_future()).await?.modified_count)
+    }
+}
+
+async fn ping(db: &Database) -> StoreResult<()> {
+    let cmd = db.run_command(doc! { "ping": 1 }).into_future();
+    op("ping", cmd).await.map(drop)
+}
+
+/// Idempotent: indexes are created when missing, the documents `meta` needs are
+/// inserted when absent, and the version is written last.
+async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> {
+    let found = op(
+        "reading the schema version",
+        meta.find_one(doc! { "_id": SCHEMA }).into_future(),
+    )
+    .await?
+    .map(|d| docs::int(&d, "version"))
+    .transpose()?;
+    if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
+        return Err(StoreError::Backend(
+            format!("the database has schema {v}, newer than this build's {SCHEMA_VERSION}").into(),
+        ));
+    }
+    let index = |keys: Document, opts: Option<IndexOptions>| {
+        IndexModel::builder().keys(keys).options(opts).build()
+    };
+    let unique = IndexOptions::builder().unique(true).build();
+    let ttl = IndexOptions::builder()
+        .expire_after(Duration::from_secs(0))
+        .build();
+    let indexes = [
+        ("users", index(doc! { "username": 1 }, Some(unique))),
+        ("users", index(doc! { "createdAt": 1 }, None)),
+        ("refresh_tokens", index(doc! { "familyId": 1 }, None)),
+        ("refresh_tokens", index(doc! { "userId": 1 }, None)),
+        (
+            "refresh_tokens",
+            index(doc! { "expiresAtDate": 1 }, Some(ttl)),
+        ),
+        ("torrents", index(doc! { "addedAt": 1 }, None)),
+    ];
+    for (collection, model) in indexes {
+        let c = db.collection::<Document>(collection);
+        op("creating an index", c.create_index(model).into_future()).await?;
+    }
+    for d in [
+        doc! { "_id": JOURNAL, "mark": 0_i64, "pending": {} },
+        doc! { "_id": SETTINGS, "values": {} },
+    ] {
+        insert_absent(meta, d).await?;
+    }
+    let version = doc! { "_id": SCHEMA, "version": SCHEMA_VERSION };
+    let w = meta
+        .replace_one(doc! { "_id": SCHEMA }, version)
+        .upsert(true);
+    op("writing the schema version", w.into_future())
+        .await
+        .map(drop)
+}
+
+async fn insert_absent(c: &Collection<Document>, d: Document) -> StoreResult<()> {
+    match op("initialising meta", c.insert_one(d).into_future()).await {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs one driver operation within [`OP_TIMEOUT`], mapping duplicate keys to
+/// `Conflict` and everything else to `Backend`.
+pub(super) async fn op<T>(
+    what: &str,
+    fut: impl Future<Output = mongodb::error::Result<T>>,
+) -> StoreResult<T> {
+    match tokio::time::timeout(OP_TIMEOUT, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if is_duplicate(&e) => Err(StoreError::Conflict(format!("{what}: {e}"))),
+        Ok(Err(e)) => Err(backend(what, e)),
+        Err(_) => Err(StoreError::Backend(
+            format!(
+                "MongoDB {what}: no answer within {} s",
+                OP_TIMEOUT.as_secs()
+            )
+            .into(),
+        )),
+    }
+}
+
+fn backend(what: &str, e: mongodb::error::Error) -> StoreError {
+    StoreError::Backend(format!("MongoDB {what}: {e}").into())
+}
+
+fn is_duplicate(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        _ => false,
+    }
+}
+
+async fn collect(
+    what: &str,
+    find: impl Future<Output = mongodb::error::Result<mongodb::Cursor<Document>>>,
+) -> StoreResult<Vec<Document>> {
+    op(what, async { find.await?.try_collect::<Vec<_>>().await }).await
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn backend_name(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        ping(&self.db).await
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let w = self.users.insert_one(docs::user_doc(user)).into_future();
+        op("inserting a user", w).await.map(drop)
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let r = self.users.find_one(doc! { "_id": id }).into_future();
+        op("reading a user", r)
+            .await?
+            .as_ref()
+            .map(docs::user)
+            .transpose()
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let r = self
+            .users
+            .find_one(doc! { "username": username })
+            .into_future();
+        op("reading a user", r)
+            .await?
+            .as_ref()
+            .map(docs::user)
+            .transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let find = self
+            .users
+            .find(doc! {})
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .into_future();
+        collect("listing users", find)
+            .await?
+            .iter()
+            .map(docs::user)
+            .collect()
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        op(
+            "counting users",
+            self.users.count_documents(doc! {}).into_future(),
+        )
+        .await
+    }
+
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> StoreResult<bool> {
+        let w = self.users.update_one(
+            doc! { "_id": user_id },
+            doc! { "$set": { "passwordHash": password_hash } },
+        );
+        Ok(op("setting a password", w.into_future())
+            .await?
+            .matched_count
+            > 0)
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        let w = self.tokens.insert_one(docs::token_doc(token)).into_future();
+        op("inserting a refresh token", w).await.map(drop)
+    }
+
+    async fn consume_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<Consumed> {
+        let spend = self
+            .tokens
+            .find_one_and_update(
+                doc! { "_id": token_hash, "usedAt": Bson::Null },
+                doc! { "$set": { "usedAt": now } },
+            )
+            .return_document(ReturnDocument::Before)
+            .into_future();
+        if let Some(before) = op("spending a refresh token", spend).await? {
+            return Ok(Consumed::Fresh(docs::token(&before)?));
+        }
+        let read = self
+            .tokens
+            .find_one(doc! { "_id": token_hash })
+            .into_future();
+        Ok(match op("reading a refresh token", read).await? {
+            Some(d) => Consumed::Reused(docs::token(&d)?),
+            None => Consumed::Unknown,
+        })
+    }
+
+    async fn revoke_token_family(&self, family_id: &str) -> StoreResult<u64> {
+        self.revoke("familyId", family_id).await
+    }
+
+    async fn revoke_user_tokens(&self, user_id: &str) -> StoreResult<u64> {
+        self.revoke("userId", user_id).await
+    }
+
+    async fn purge_expired_tokens(&self, now: Millis) -> StoreResult<u64> {
+        let w = self
+            .tokens
+            .delete_many(doc! { "expiresAt": { "$lt": now } });
+        Ok(op("purging tokens", w.into_future()).await?.deleted_count)
+    }
+
+    async fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+        let r = self.meta.find_one(doc! { "_id": SETTINGS }).into_future();
+        let Some(d) = op("reading the settings", r).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<(String, String)> = match d.get_document("values") {
+            Ok(v) => v
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        out.sort();
+        Ok(out)
+    }
+
+    async fn save_settings(&self, settings: &[(String, String)]) -> StoreResult<()> {
+        if settings.is_empty() {
+            return Ok(());
+        }
+        let mut set = Document::new();
+        for (name, value) in settings {
+            if name.is_empty() || name.contains(['.', '$']) {
+                return Err(StoreError::Backend(format!("setting name {name:?}").into()));
+            }
+            set.insert(format!("values.{name}"), value.as_str());
+        }
+        // One document: every setting or none.
+        let w = self
+            .meta
+            .update_one(doc! { "_id": SETTINGS }, doc! { "$set": set });
+        op("saving the settings", w.into_future()).await.map(drop)
+    }
+
+    async fn commit(&self, commit: &Commit) -> StoreResult<u64> {
+        if commit.is_empty() {
+            return Ok(0);
+        }
+        self.journal.commit(commit).await
+    }
+
+    async fn torrent(&self, info_hash: &InfoHash) -> StoreResult<Option<TorrentRecord>> {
+        self.journal.settle().await?;
+        let r = self
+            .torrents
+            .find_one(doc! { "_id": info_hash.to_string() })
+            .into_future();
+        op("reading a torrent", r)
+            .await?
+            .as_ref()
+            .map(docs::torrent)
+            .transpose()
+    }
+
+    async fn list_torrents(&self) -> StoreResult<Vec<TorrentRecord>> {
+        self.journal.settle().await?;
+        let find = self
+            .torrents
+            .find(doc! {})
+            .sort(doc! { "addedAt": 1, "_id": 1 })
+            .into_future();
+        collect("listing torrents", find)
+            .await?
+            .iter()
+            .map(docs::torrent)
+            .collect()
+    }
+
+    async fn event_seq_mark(&self) -> StoreResult<u64> {
+        self.journal.mark().await
+    }
+
+    async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new()); // to MongoDB, limit 0 means no limit
+        }
+        self.journal.settle().await?;
+        let find = self
+            .outbox
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .limit(limit as i64)
+            .into_future();
+        collect("reading the outbox", find)
+            .await?
+            .iter()
+            .map(docs::event)
+            .collect()
+    }
+
+    async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64> {
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = seqs.iter().map(|s| *s as i64).collect();
+        let w = self.outbox.delete_many(doc! { "_id": { "$in": ids } });
+        Ok(op("removing events", w.into_future()).await?.deleted_count)
+    }
+
+    async fn outbox_remove_through(&self, seq: u64) -> StoreResult<u64> {
+        let w = self
+            .outbox
+            .delete_many(doc! { "_id": { "$lte": seq as i64 } });
+        Ok(op("trimming the outbox", w.into_future())
+            .await?
+            .deleted_count)
+    }
+
+    async fn outbox_len(&self) -> StoreResult<u64> {
+        self.journal.settle().await?;
+        op(
+            "counting events",
+            self.outbox.count_documents(doc! {}).into_future(),
+        )
+        .await
+    }
+}
