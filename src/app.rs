@@ -20,7 +20,7 @@ use crate::events::Bus;
 use crate::events::SinkHealth;
 use crate::events::kafka::KafkaSink;
 use crate::gateway;
-use crate::store::{DynStore, SqliteStore};
+use crate::store::{DynStore, MongoStore, SqliteStore};
 
 /// What every edge (REST, Socket.IO) can reach. Owned here, so no edge depends on
 /// another's types.
@@ -49,6 +49,37 @@ pub struct App {
 /// the outbox for the next start.
 const KAFKA_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The store `MONGODB_URI` names, or the embedded SQLite one. MongoDB is waited for,
+/// retrying with capped backoff, until it answers or the process is interrupted.
+async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
+    let Some(uri) = &config.mongodb_uri else {
+        let sqlite = SqliteStore::open(&config.database_path()).context("opening the database")?;
+        return Ok(Arc::new(sqlite));
+    };
+    let opts = MongoStore::options(uri)
+        .await
+        .context("MONGODB_URI is not a usable connection string")?;
+    let mut wait = std::time::Duration::from_millis(250);
+    loop {
+        match MongoStore::connect_with(opts.clone()).await {
+            Ok(store) => {
+                tracing::info!("connected to MongoDB");
+                return Ok(Arc::new(store));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?wait, "MongoDB not reachable; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = tokio::signal::ctrl_c() => {
+                        anyhow::bail!("stopped while waiting for MongoDB")
+                    }
+                }
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+}
+
 impl App {
     /// Opens everything and binds the HTTP listener; nothing is served until [`App::run`].
     pub async fn build(config: Config) -> anyhow::Result<Self> {
@@ -59,8 +90,7 @@ impl App {
     pub async fn build_with(config: Config, hooks: Hooks) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating DATA_DIR {:?}", config.data_dir))?;
-        let store: DynStore =
-            Arc::new(SqliteStore::open(&config.database_path()).context("opening the database")?);
+        let store = open_store(&config).await?;
         let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
         auth.bootstrap_admin().await?;
         let cancel = CancellationToken::new();

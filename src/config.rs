@@ -58,6 +58,9 @@ pub struct Config {
     pub event_buffer: usize,
     /// The Kafka sink; `None` (off) unless `KAFKA_BROKERS` is set.
     pub kafka: Option<KafkaConfig>,
+    /// The MongoDB store's connection string (`MONGODB_URI`; database from its path,
+    /// default `torrentedge`). `None`: the embedded SQLite store in `DATA_DIR`.
+    pub mongodb_uri: Option<String>,
 }
 
 /// Options of the Kafka sink: every event, through the store's outbox, to one topic.
@@ -206,6 +209,7 @@ impl Config {
             trust_proxy: v.parse("TRUST_PROXY", false)?,
             event_buffer: v.ranged("EVENT_BUFFER", 10_000, 1..=1_000_000, "")?,
             kafka,
+            mongodb_uri: mongodb_uri(&v)?,
             engine: engine_config(&v, peer_host)?,
             auth: auth_config(&v)?,
         })
@@ -296,12 +300,7 @@ fn auth_config(v: &Vars) -> Result<AuthConfig, ConfigError> {
 /// is a mistake worth stopping for: silently running on the embedded default instead
 /// would leave an operator believing their data is in MongoDB.
 fn refuse_missing_backends(v: &Vars) -> Result<(), ConfigError> {
-    const MISSING: [(&str, &str, &str); 4] = [
-        (
-            "MONGODB_URI",
-            "MongoDB backend",
-            "the embedded SQLite store",
-        ),
+    const MISSING: [(&str, &str, &str); 3] = [
         ("REDIS_URL", "Redis cache", "the in-process cache"),
         ("REDIS_HOST", "Redis cache", "the in-process cache"),
         ("REDIS_PORT", "Redis cache", "the in-process cache"),
@@ -315,6 +314,21 @@ fn refuse_missing_backends(v: &Vars) -> Result<(), ConfigError> {
         }),
         None => Ok(()),
     }
+}
+
+/// `MONGODB_URI`, checked for its scheme here so a typo stops the start by name (the
+/// driver checks the rest when connecting).
+fn mongodb_uri(v: &Vars) -> Result<Option<String>, ConfigError> {
+    let Some(uri) = v.get("MONGODB_URI") else {
+        return Ok(None);
+    };
+    if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+        return Err(ConfigError {
+            var: "MONGODB_URI",
+            reason: "MONGODB_URI must start with mongodb:// or mongodb+srv://".into(),
+        });
+    }
+    Ok(Some(uri))
 }
 
 /// The Kafka sink's options, or `None` when `KAFKA_BROKERS` is unset.
@@ -594,17 +608,28 @@ mod tests {
     }
 
     #[test]
+    fn mongodb_uri_selects_the_mongodb_store() {
+        assert_eq!(cfg(&[]).unwrap().mongodb_uri, None);
+        let uri = "mongodb://127.0.0.1:27017/te";
+        assert_eq!(
+            cfg(&[("MONGODB_URI", uri)]).unwrap().mongodb_uri.as_deref(),
+            Some(uri)
+        );
+        let bad = cfg(&[("MONGODB_URI", "http://127.0.0.1")]).unwrap_err();
+        assert_eq!(bad.var, "MONGODB_URI");
+    }
+
+    #[test]
     fn backends_this_build_lacks_are_refused_by_name() {
-        for var in ["MONGODB_URI", "REDIS_URL", "REDIS_HOST", "REDIS_PORT"] {
+        for var in ["REDIS_URL", "REDIS_HOST", "REDIS_PORT"] {
             let err = cfg(&[(var, "x://127.0.0.1")]).unwrap_err();
             assert_eq!(err.var, var);
             let msg = err.to_string();
             assert!(msg.contains(&format!("{var} is set")), "{msg}");
             assert!(msg.contains("unset it"), "{msg}");
         }
-        let mongo = cfg(&[("MONGODB_URI", "mongodb://127.0.0.1:27017")]).unwrap_err();
-        assert!(mongo.reason.contains("no MongoDB backend yet"), "{mongo}");
-        assert!(mongo.reason.contains("embedded SQLite store"), "{mongo}");
+        let redis = cfg(&[("REDIS_URL", "redis://127.0.0.1:6379")]).unwrap_err();
+        assert!(redis.reason.contains("no Redis cache yet"), "{redis}");
         // Empty is unset.
         assert!(cfg(&[("MONGODB_URI", ""), ("REDIS_URL", "")]).is_ok());
     }

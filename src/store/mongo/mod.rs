@@ -61,11 +61,18 @@ impl MongoStore {
     /// Connects, brings the schema up to date and replays what an earlier run left in
     /// the journal. Fails (for the caller to retry) when the server does not answer.
     pub async fn connect(uri: &str) -> StoreResult<Self> {
-        let mut opts = op(
-            "parsing MONGODB_URI",
-            ClientOptions::parse(uri).into_future(),
-        )
-        .await?;
+        Self::connect_with(Self::options(uri).await?).await
+    }
+
+    /// Parses `MONGODB_URI`: an error here is a configuration mistake, not an outage.
+    pub async fn options(uri: &str) -> StoreResult<ClientOptions> {
+        // The driver's message names what is wrong, never the URI's password.
+        let parse = ClientOptions::parse(uri).into_future();
+        op("parsing MONGODB_URI", parse).await
+    }
+
+    /// [`MongoStore::connect`] with options already parsed (to retry without parsing).
+    pub async fn connect_with(mut opts: ClientOptions) -> StoreResult<Self> {
         opts.app_name = Some("torrentedge".into());
         opts.server_selection_timeout = Some(OP_TIMEOUT);
         opts.connect_timeout = Some(OP_TIMEOUT);
