@@ -8,8 +8,10 @@
 //! other content, an event for every acknowledged change and each piece announced
 //! once per time the torrent was added.
 //!
-//! The suite runs a few kills (`CRASH_KILLS`, default 3);
-//! `scripts/crash-campaign.sh [COUNT]` runs the full campaign on a release build.
+//! It runs on the embedded store and on MongoDB (nx-27017, which outlives the kills).
+//! The suite runs a few kills (`CRASH_KILLS`, default 3 and 2);
+//! `scripts/crash-campaign.sh [COUNT] [sqlite|mongodb]` runs the full campaign on a
+//! release build.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,7 @@ use serde_json::{Value, json};
 use torrentedge::events::Envelope;
 
 use crate::support::app::{ADMIN_PASSWORD, assert_same_tree};
+use crate::support::mongo::Mongo;
 use crate::support::process::Running;
 use crate::support::swarm::{Content, Seeder};
 use crate::support::tansu::Tansu;
@@ -104,19 +107,21 @@ impl Client {
     }
 }
 
-async fn start(dir: &std::path::Path, brokers: &str) -> (Running, Client) {
-    let mut server = Running::start(
-        dir,
-        &[
-            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
-            ("KAFKA_BROKERS", brokers),
-            ("DOWNLOAD_LIMIT", "3145728"),
-            ("MAX_CONCURRENT_TORRENTS", "2"),
-            ("ENGINE_TICK_MS", "100"),
-            ("ALLOW_PRIVATE_TRACKERS", "true"),
-            ("RUST_LOG", "warn,torrentedge=info"),
-        ],
-    );
+async fn start(dir: &std::path::Path, brokers: &str, mongo: Option<&Mongo>) -> (Running, Client) {
+    let uri = mongo.map(|m| m.uri("crash"));
+    let mut vars = vec![
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("KAFKA_BROKERS", brokers),
+        ("DOWNLOAD_LIMIT", "3145728"),
+        ("MAX_CONCURRENT_TORRENTS", "2"),
+        ("ENGINE_TICK_MS", "100"),
+        ("ALLOW_PRIVATE_TRACKERS", "true"),
+        ("RUST_LOG", "warn,torrentedge=info"),
+    ];
+    if let Some(uri) = &uri {
+        vars.push(("MONGODB_URI", uri));
+    }
+    let mut server = Running::start(dir, &vars);
     let base = format!("http://{}", server.addr().await);
     let http = reqwest::Client::new();
     let login = http
@@ -355,12 +360,26 @@ fn check_events(events: &[Envelope], acked: &[(String, &'static str)]) -> Vec<St
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_campaign() {
-    let kills: usize = std::env::var("CRASH_KILLS")
+fn kills(default: usize) -> usize {
+    std::env::var("CRASH_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_campaign() {
+    campaign(kills(3), None).await;
+}
+
+/// The same campaign on the MongoDB store (nx-27017, which outlives every kill).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_campaign_mongodb() {
+    let mongo = Mongo::start().await;
+    campaign(kills(2), Some(&mongo)).await;
+}
+
+async fn campaign(kills: usize, mongo: Option<&Mongo>) {
     let broker = Tansu::start().await;
     let brokers = broker.brokers();
     let mut swarms = Vec::new();
@@ -384,7 +403,7 @@ async fn crash_campaign() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     for round in 0..kills {
-        let (server, client) = start(dir.path(), &brokers).await;
+        let (server, client) = start(dir.path(), &brokers, mongo).await;
         check(&client, &swarms, &model, &tally, round).await;
         let client = Arc::new(client);
         let driver = {
@@ -404,7 +423,7 @@ async fn crash_campaign() {
     }
 
     // The last run: every acknowledged torrent resumes and completes, byte for byte.
-    let (server, client) = start(dir.path(), &brokers).await;
+    let (server, client) = start(dir.path(), &brokers, mongo).await;
     check(&client, &swarms, &model, &tally, kills).await;
     let present: Vec<usize> = model
         .lock()
@@ -464,8 +483,9 @@ async fn crash_campaign() {
     let kafka_problems = check_events(&events, &tally.acked);
     tally.violations.extend(kafka_problems);
     let distinct: BTreeSet<u64> = events.iter().map(|e| e.seq).collect();
+    let store = if mongo.is_some() { "mongodb" } else { "sqlite" };
     println!(
-        "crash-campaign: kills={kills} torrents={TORRENTS} acknowledged={} events={} violations={}",
+        "crash-campaign: store={store} kills={kills} torrents={TORRENTS} acknowledged={} events={} violations={}",
         tally.acked.len(),
         distinct.len(),
         tally.violations.len()
