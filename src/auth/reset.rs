@@ -71,12 +71,17 @@ pub async fn reset_password(
     })
 }
 
-/// [`reset_password`] on the server's own database, as `config` locates it. A missing
-/// database is an error rather than an empty one created in the wrong place.
+/// [`reset_password`] on the server's own database, as `config` locates it: MongoDB
+/// when `MONGODB_URI` is set, else the SQLite file in `DATA_DIR`. A missing database
+/// file is an error rather than an empty one created in the wrong place.
 pub async fn reset_password_in(
     config: &Config,
     username: &str,
 ) -> Result<PasswordReset, ResetError> {
+    if let Some(uri) = &config.mongodb_uri {
+        let store = crate::store::MongoStore::connect(uri).await?;
+        return reset_password(&store, username).await;
+    }
     let path = config.database_path();
     if !path.is_file() {
         return Err(ResetError::NoDatabase(path));

@@ -95,6 +95,9 @@ struct Published {
 struct Writer {
     next_seq: u64,
     commits: u64,
+    /// The last commit failed: a store that could not tell whether it was written
+    /// (a timeout) may have used its seqs, so the next commit asks for the mark first.
+    resync: bool,
 }
 
 /// The event bus. Cheap to share behind an `Arc`.
@@ -124,6 +127,7 @@ impl Bus {
             writer: tokio::sync::Mutex::new(Writer {
                 next_seq: head + 1,
                 commits: 0,
+                resync: false,
             }),
             published: Mutex::new(Published {
                 head,
@@ -143,13 +147,20 @@ impl Bus {
     }
 
     /// Writes `change` (records and events) in one store commit, then publishes its
-    /// events. On an error nothing was written, nothing is published and no `seq` is
-    /// used up. Returns how many of the deleted torrents existed.
+    /// events. On an error nothing was written and nothing is published; no `seq` is
+    /// used up, unless the store cannot rule out having written it (a MongoDB write
+    /// that timed out: the store then drops it, and the bus skips its seqs). Returns
+    /// how many of the deleted torrents existed.
     pub async fn commit(&self, change: Change) -> Result<u64, StoreError> {
         if change.is_empty() {
             return Ok(0);
         }
         let mut writer = self.writer.lock().await;
+        if writer.resync {
+            let mark = self.store.event_seq_mark().await?;
+            writer.next_seq = writer.next_seq.max(mark + 1);
+            writer.resync = false;
+        }
         let ts = crate::now_millis();
         let events: Vec<Arc<Envelope>> = change
             .events
@@ -163,7 +174,13 @@ impl Bus {
             delete: change.delete,
             events: events.iter().map(|e| outbox_record(e)).collect(),
         };
-        let deleted = self.store.commit(&commit).await?;
+        let deleted = match self.store.commit(&commit).await {
+            Ok(n) => n,
+            Err(e) => {
+                writer.resync = true;
+                return Err(e);
+            }
+        };
         writer.next_seq += events.len() as u64;
         writer.commits += 1;
         self.publish(events);

@@ -13,6 +13,7 @@ mod integrity;
 mod kafka;
 mod lifecycle;
 mod login_load;
+mod mongo_outage;
 mod mongo_server;
 mod proxy;
 mod queue;

@@ -17,9 +17,14 @@
 //!    and never after a restart.
 //!
 //! A durable step whose answer never came (a timeout, a dropped connection) is in
-//! doubt: the caller was told it failed, so if the entry turns out to be there, the
-//! replay drops it unapplied rather than make true what was reported as failed. Its
-//! seqs stay used (the mark rose); the bus skips past them.
+//! doubt: the caller was told it failed, and the request may still reach the server
+//! later (a frozen server runs what it had queued when it wakes). So every durable
+//! step is fenced by the journal's `epoch`: it only matches the journal while the
+//! epoch is the writer's. After a doubt, before anything else, the writer raises the
+//! epoch (`$max`, so a late raise cannot lower it): a write still in flight can no
+//! longer match, and one that landed before is found pending and dropped unapplied,
+//! rather than make true what was reported as failed. Its seqs stay used (the mark
+//! rose); the bus skips past them. Each start raises the epoch too.
 //!
 //! One writer per database: the journal serializes this process's commits, and the
 //! insert-conflict check reads `torrents` before the durable step, which is exact
@@ -46,6 +51,9 @@ pub(super) struct Journal {
 struct State {
     /// The number of the next entry (its key is zero-padded, so keys sort by it).
     next: u64,
+    /// This writer's epoch; `fence` asks to raise it before the next write.
+    epoch: i64,
+    fence: bool,
     /// Some entry may be pending: replay before the next commit or read.
     dirty: bool,
     /// Entries whose durable step was in doubt and reported as failed.
@@ -65,11 +73,14 @@ impl Journal {
             outbox,
             state: Mutex::new(State {
                 next: 1,
+                epoch: 0,
+                fence: true,
                 dirty: true,
                 doubtful: HashSet::new(),
             }),
         };
         let mut st = journal.state.lock().await;
+        st.epoch = docs::int(&journal.document().await?, "epoch").unwrap_or(0);
         let pending = journal.pending().await?;
         if let Some((last, _)) = pending.last() {
             st.next = last.parse::<u64>().unwrap_or(0) + 1;
@@ -98,12 +109,13 @@ impl Journal {
         let deleted = self.count_existing(&c.delete).await?;
         let key = format!("{:020}", st.next);
         st.next += 1;
-        match self.write_entry(&key, c).await {
+        match self.write_entry(&key, st.epoch, c).await {
             Ok(()) => {}
             Err(e @ StoreError::Conflict(_)) => return Err(e),
             Err(e) => {
                 // No answer is no proof it was not written.
                 st.doubtful.insert(key);
+                st.fence = true;
                 st.dirty = true;
                 return Err(e);
             }
@@ -118,9 +130,9 @@ impl Journal {
 
     /// The durable step: the entry, and the mark raised to the last seq if the first
     /// is above it.
-    async fn write_entry(&self, key: &str, c: &Commit) -> StoreResult<()> {
+    async fn write_entry(&self, key: &str, epoch: i64, c: &Commit) -> StoreResult<()> {
         let mut set = doc! { format!("pending.{key}"): docs::commit_doc(c) };
-        let mut filter = doc! { "_id": JOURNAL };
+        let mut filter = doc! { "_id": JOURNAL, "epoch": epoch };
         if let (Some(first), Some(last)) = (c.events.first(), c.events.last()) {
             filter.insert("mark", doc! { "$lt": first.seq as i64 });
             set.insert("mark", last.seq as i64);
@@ -130,16 +142,21 @@ impl Journal {
             .find_one_and_update(filter, doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .into_future();
-        match op("writing the journal", written).await? {
-            Some(_) => Ok(()),
-            None if !c.events.is_empty() => Err(StoreError::Conflict(format!(
-                "event seq {} is not above the committed mark",
-                c.events[0].seq
-            ))),
-            None => Err(StoreError::Backend(
-                "the journal document is missing".into(),
-            )),
+        if op("writing the journal", written).await?.is_some() {
+            return Ok(());
         }
+        // Not matched: the mark, or another writer's epoch.
+        let now = docs::int(&self.document().await?, "epoch")?;
+        if now != epoch {
+            return Err(StoreError::Backend(
+                format!("the journal moved to epoch {now}: another server writes this database")
+                    .into(),
+            ));
+        }
+        Err(StoreError::Conflict(format!(
+            "event seq {} is not above the committed mark",
+            c.events.first().map_or(0, |e| e.seq)
+        )))
     }
 
     /// Step 2: every write idempotent, then the entry goes.
@@ -166,6 +183,16 @@ impl Journal {
     }
 
     async fn settle_locked(&self, st: &mut State) -> StoreResult<()> {
+        if st.fence {
+            let raised = st.epoch + 1;
+            let w = self.meta.update_one(
+                doc! { "_id": JOURNAL },
+                doc! { "$max": { "epoch": raised } },
+            );
+            op("fencing the journal", w.into_future()).await?;
+            st.epoch = raised;
+            st.fence = false;
+        }
         if !st.dirty {
             return Ok(());
         }

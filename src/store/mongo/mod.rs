@@ -153,7 +153,7 @@ async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> 
         op("creating an index", c.create_index(model).into_future()).await?;
     }
     for d in [
-        doc! { "_id": JOURNAL, "mark": 0_i64, "pending": {} },
+        doc! { "_id": JOURNAL, "mark": 0_i64, "epoch": 0_i64, "pending": {} },
         doc! { "_id": SETTINGS, "values": {} },
     ] {
         insert_absent(meta, d).await?;
