@@ -71,6 +71,18 @@ install_bittorrent_tools() {
     fi
 }
 
+# Debian's nginx and prometheus packages start system-wide servers where systemd runs
+# (nginx on port 80); the tests run their own on loopback, so stop those.
+stop_system_services() {
+    local unit
+    [[ -d /run/systemd/system ]] || return 0
+    for unit in "$@"; do
+        if systemctl is-active --quiet "$unit" 2>/dev/null; then
+            quietly as_root systemctl disable --now "$unit.service"
+        fi
+    done
+}
+
 # Cargo's bin directory on PATH (rustup and `cargo install` put programs there, which
 # non-login shells may not have on PATH), and cargo itself present.
 require_cargo() {
@@ -106,7 +118,8 @@ deps_tansu() {
 
 # The Python tools the tests run, in a venv of the repository's own
 # (.test-tools/venv, ignored by git) that is put first on PATH:
-# nx-27017, a MongoDB wire-protocol server for the MongoDB store's tests.
+# nx-27017, a MongoDB wire-protocol server for the MongoDB store's tests, and
+# check-jsonschema, which validates docker-compose.yml against the Compose spec.
 # Pinned, so every machine tests against the same server.
 deps_python() {
     local venv=.test-tools/venv
@@ -120,10 +133,10 @@ deps_python() {
         fi
         quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
     fi
-    if [[ ! -x $venv/bin/nx-27017 ]]; then
-        step "installing nx-27017 into $venv"
-        quietly python3 -m venv "$venv"
-        quietly "$venv/bin/pip" install --quiet "nx-27017==0.8.1"
+    if [[ ! -x $venv/bin/nx-27017 || ! -x $venv/bin/check-jsonschema ]]; then
+        step "installing nx-27017 and check-jsonschema into $venv"
+        [[ -x $venv/bin/pip ]] || quietly python3 -m venv "$venv"
+        quietly "$venv/bin/pip" install --quiet "nx-27017==0.8.1" "check-jsonschema==0.39.0"
     fi
     export PATH="$PWD/$venv/bin:$PATH"
 }

@@ -43,8 +43,10 @@ install_deps() {
     deps_tansu
     deps_node
     deps_python
-    # shellcheck disable=SC2119 # no extra packages for the tests
-    install_bittorrent_tools
+    # nginx-light: the shipped nginx config runs in front of the server in a test;
+    # prometheus: its promtool checks /metrics.
+    install_bittorrent_tools nginx:nginx-light promtool:prometheus
+    stop_system_services nginx prometheus
 }
 
 check_format() {

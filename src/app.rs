@@ -20,7 +20,7 @@ use crate::events::Bus;
 use crate::events::SinkHealth;
 use crate::events::kafka::KafkaSink;
 use crate::gateway;
-use crate::store::{DynStore, MongoStore, SqliteStore};
+use crate::store::{DynStore, MeteredStore, MongoStore, SqliteStore};
 
 /// What every edge (REST, Socket.IO) can reach. Owned here, so no edge depends on
 /// another's types.
@@ -35,6 +35,9 @@ pub struct Services {
     pub started: Instant,
     /// Whether `X-Forwarded-For` names the client (see `Config::trust_proxy`).
     pub trust_proxy: bool,
+    /// Renders `/metrics`; `metrics_token`, when set, guards it.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub metrics_token: Option<String>,
 }
 
 pub struct App {
@@ -90,7 +93,8 @@ impl App {
     pub async fn build_with(config: Config, hooks: Hooks) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating DATA_DIR {:?}", config.data_dir))?;
-        let store = open_store(&config).await?;
+        let metrics = crate::telemetry::handle();
+        let store: DynStore = Arc::new(MeteredStore::new(open_store(&config).await?));
         let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
         auth.bootstrap_admin().await?;
         let cancel = CancellationToken::new();
@@ -122,6 +126,8 @@ impl App {
             sink: kafka.clone().map(|k| k as Arc<dyn SinkHealth>),
             started: Instant::now(),
             trust_proxy: config.trust_proxy,
+            metrics,
+            metrics_token: config.metrics_token.clone(),
         };
         Ok(Self {
             listener,

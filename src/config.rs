@@ -61,6 +61,9 @@ pub struct Config {
     /// The MongoDB store's connection string (`MONGODB_URI`; database from its path,
     /// default `torrentedge`). `None`: the embedded SQLite store in `DATA_DIR`.
     pub mongodb_uri: Option<String>,
+    /// When set, `GET /metrics` takes `Authorization: Bearer <METRICS_TOKEN>`
+    /// (`METRICS_TOKEN`, at least 16 characters); unset, it is open.
+    pub metrics_token: Option<String>,
 }
 
 /// Options of the Kafka sink: every event, through the store's outbox, to one topic.
@@ -210,6 +213,7 @@ impl Config {
             event_buffer: v.ranged("EVENT_BUFFER", 10_000, 1..=1_000_000, "")?,
             kafka,
             mongodb_uri: mongodb_uri(&v)?,
+            metrics_token: metrics_token(&v)?,
             engine: engine_config(&v, peer_host)?,
             auth: auth_config(&v)?,
         })
@@ -313,6 +317,16 @@ fn refuse_missing_backends(v: &Vars) -> Result<(), ConfigError> {
             ),
         }),
         None => Ok(()),
+    }
+}
+
+fn metrics_token(v: &Vars) -> Result<Option<String>, ConfigError> {
+    match v.get("METRICS_TOKEN") {
+        Some(t) if t.chars().count() < 16 => Err(ConfigError {
+            var: "METRICS_TOKEN",
+            reason: "METRICS_TOKEN must be at least 16 characters".into(),
+        }),
+        other => Ok(other),
     }
 }
 

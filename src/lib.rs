@@ -18,6 +18,7 @@
 //! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
 //! - [`api`] is the REST edge: thin axum handlers that extract, call and map errors.
 //! - [`gateway`] is the Socket.IO edge: authenticated sockets get the bus events they may see.
+//! - [`telemetry`] is the Prometheus recorder behind `/metrics`.
 //! - [`app`] wires everything, owns the edges' shared state ([`app::Services`]), binds the
 //!   listener and owns graceful shutdown.
 //!
@@ -33,6 +34,7 @@ pub mod events;
 pub mod gateway;
 pub mod info_hash;
 pub mod store;
+pub mod telemetry;
 pub mod view;
 
 pub use info_hash::InfoHash;

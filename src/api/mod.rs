@@ -5,6 +5,7 @@
 mod auth;
 pub mod error;
 pub mod extract;
+mod metrics;
 mod system;
 mod torrents;
 
@@ -28,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(torrents::router())
         .merge(system::router())
+        .merge(metrics::router())
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -98,6 +98,7 @@ impl Engine {
             };
             // Totals that changed without being written go out with a later flush.
             e.dirty |= !written.contains(&s.rec.info_hash) && e.rec != s.rec;
+            count_payload(&e.rec, &s.rec);
             e.rec = s.rec;
             e.last_fetched = s.last_fetched;
             e.last_uploaded = s.last_uploaded;
@@ -208,6 +209,17 @@ impl Engine {
 
 fn event(rec: &TorrentRecord, event: Event) -> Draft {
     Draft::torrent(&rec.info_hash, &rec.owner_id, event)
+}
+
+/// The payload bytes a tick added, for `/metrics` (once applied, so a tick whose
+/// commit failed and is observed again is not counted twice).
+fn count_payload(before: &TorrentRecord, after: &TorrentRecord) {
+    let down = after
+        .downloaded_bytes
+        .saturating_sub(before.downloaded_bytes);
+    let up = after.uploaded_bytes.saturating_sub(before.uploaded_bytes);
+    metrics::counter!("torrentedge_payload_bytes_total", "direction" => "down").increment(down);
+    metrics::counter!("torrentedge_payload_bytes_total", "direction" => "up").increment(up);
 }
 
 /// Adds librqbit's per-session transfer counters to the lifetime totals.

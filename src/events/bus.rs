@@ -203,6 +203,8 @@ impl Bus {
             if p.ring.len() == self.ring_capacity {
                 p.ring.pop_front();
             }
+            let kind = event.event_type().map_or("unknown", |t| t.name());
+            metrics::counter!("torrentedge_events_total", "type" => kind).increment(1);
             p.ring.push_back(event.clone());
             p.head = event.seq;
             // Sent under the lock so subscribers see events in seq order.

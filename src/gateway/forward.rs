@@ -122,7 +122,9 @@ impl Forwarder {
         if !delivers(&self.actor, |h| self.conn.is_subscribed(h), e) {
             return Ok(());
         }
-        send(&self.socket, &e.kind, e).await
+        send(&self.socket, &e.kind, e).await?;
+        metrics::counter!("torrentedge_socketio_deliveries_total").increment(1);
+        Ok(())
     }
 
     /// Tells the client that events were lost for it: reload state, then keep listening.

@@ -76,7 +76,11 @@ async fn prepare(socket: SocketRef) -> Result<(), Infallible> {
     socket.on("authenticate", on_authenticate);
     socket.on(subscribe::SUBSCRIBE, subscribe::on_subscribe);
     socket.on(subscribe::UNSUBSCRIBE, subscribe::on_unsubscribe);
-    socket.on_disconnect(async |Extension(conn): Extension<Conn>| conn.end_session());
+    socket.on_disconnect(async |Extension(conn): Extension<Conn>| {
+        metrics::gauge!("torrentedge_socketio_sockets").decrement(1);
+        conn.end_session()
+    });
+    metrics::gauge!("torrentedge_socketio_sockets").increment(1);
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! cryptography (it only ever sees hashes of refresh tokens).
 
 pub mod contract;
+mod metered;
 mod mongo;
 mod sqlite;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::InfoHash;
 
+pub use metered::MeteredStore;
 pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
 

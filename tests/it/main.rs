@@ -7,14 +7,17 @@ mod bad_input;
 
 mod binary;
 mod crash;
+mod deploy;
 mod download;
 mod events;
 mod integrity;
 mod kafka;
 mod lifecycle;
 mod login_load;
+mod metrics;
 mod mongo_outage;
 mod mongo_server;
+mod nginx;
 mod proxy;
 mod queue;
 mod restart;

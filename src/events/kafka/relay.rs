@@ -82,6 +82,8 @@ impl KafkaSink {
                 self.shared
                     .delivered
                     .fetch_add(acked.len() as u64, Ordering::Relaxed);
+                metrics::counter!("torrentedge_kafka_delivered_total")
+                    .increment(acked.len() as u64);
             }
             idle_since = Instant::now();
             match error {
@@ -98,6 +100,7 @@ impl KafkaSink {
                         retry_in = ?wait,
                         "relaying events to Kafka"
                     );
+                    metrics::counter!("torrentedge_kafka_relay_errors_total").increment(1);
                     self.shared.down(e);
                     if self.cancel.is_cancelled() {
                         // Stopping: the broker is not taking events; they wait for the

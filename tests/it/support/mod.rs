@@ -4,7 +4,9 @@
 pub mod app;
 pub mod bencode;
 pub mod mongo;
+pub mod nginx;
 pub mod process;
+pub mod sio;
 pub mod swarm;
 pub mod tansu;
 pub mod tools;

@@ -1,0 +1,126 @@
+//! A [`Store`] that times every operation of the one it wraps, for `/metrics`
+//! (`torrentedge_store_operation_duration_seconds{op}` and
+//! `torrentedge_store_errors_total{op}`).
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use super::{
+    Commit, Consumed, DynStore, InfoHash, Millis, OutboxRecord, RefreshToken, Store, StoreResult,
+    TorrentRecord, User,
+};
+
+pub struct MeteredStore {
+    inner: DynStore,
+}
+
+impl MeteredStore {
+    pub fn new(inner: DynStore) -> Self {
+        Self { inner }
+    }
+}
+
+async fn timed<T>(op: &'static str, fut: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    let start = Instant::now();
+    let out = fut.await;
+    metrics::histogram!("torrentedge_store_operation_duration_seconds", "op" => op)
+        .record(start.elapsed().as_secs_f64());
+    if out.is_err() {
+        metrics::counter!("torrentedge_store_errors_total", "op" => op).increment(1);
+    }
+    out
+}
+
+#[async_trait]
+impl Store for MeteredStore {
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        timed("ping", self.inner.ping()).await
+    }
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        timed("create_user", self.inner.create_user(user)).await
+    }
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        timed("user_by_id", self.inner.user_by_id(id)).await
+    }
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        timed("user_by_name", self.inner.user_by_name(username)).await
+    }
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        timed("list_users", self.inner.list_users()).await
+    }
+    async fn count_users(&self) -> StoreResult<u64> {
+        timed("count_users", self.inner.count_users()).await
+    }
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<bool> {
+        timed(
+            "set_password_hash",
+            self.inner.set_password_hash(user_id, hash),
+        )
+        .await
+    }
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        timed(
+            "insert_refresh_token",
+            self.inner.insert_refresh_token(token),
+        )
+        .await
+    }
+    async fn consume_refresh_token(&self, hash: &str, now: Millis) -> StoreResult<Consumed> {
+        timed(
+            "consume_refresh_token",
+            self.inner.consume_refresh_token(hash, now),
+        )
+        .await
+    }
+    async fn revoke_token_family(&self, family_id: &str) -> StoreResult<u64> {
+        timed(
+            "revoke_token_family",
+            self.inner.revoke_token_family(family_id),
+        )
+        .await
+    }
+    async fn revoke_user_tokens(&self, user_id: &str) -> StoreResult<u64> {
+        timed("revoke_user_tokens", self.inner.revoke_user_tokens(user_id)).await
+    }
+    async fn purge_expired_tokens(&self, now: Millis) -> StoreResult<u64> {
+        timed("purge_expired_tokens", self.inner.purge_expired_tokens(now)).await
+    }
+    async fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+        timed("settings", self.inner.settings()).await
+    }
+    async fn save_settings(&self, settings: &[(String, String)]) -> StoreResult<()> {
+        timed("save_settings", self.inner.save_settings(settings)).await
+    }
+    async fn commit(&self, commit: &Commit) -> StoreResult<u64> {
+        timed("commit", self.inner.commit(commit)).await
+    }
+    async fn torrent(&self, info_hash: &InfoHash) -> StoreResult<Option<TorrentRecord>> {
+        timed("torrent", self.inner.torrent(info_hash)).await
+    }
+    async fn list_torrents(&self) -> StoreResult<Vec<TorrentRecord>> {
+        timed("list_torrents", self.inner.list_torrents()).await
+    }
+    async fn event_seq_mark(&self) -> StoreResult<u64> {
+        timed("event_seq_mark", self.inner.event_seq_mark()).await
+    }
+    async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxRecord>> {
+        timed("outbox_peek", self.inner.outbox_peek(limit)).await
+    }
+    async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64> {
+        timed("outbox_remove", self.inner.outbox_remove(seqs)).await
+    }
+    async fn outbox_remove_through(&self, seq: u64) -> StoreResult<u64> {
+        timed(
+            "outbox_remove_through",
+            self.inner.outbox_remove_through(seq),
+        )
+        .await
+    }
+    async fn outbox_len(&self) -> StoreResult<u64> {
+        timed("outbox_len", self.inner.outbox_len()).await
+    }
+}
