@@ -52,6 +52,26 @@ pub struct App {
 /// the outbox for the next start.
 const KAFKA_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Serves `router` on `listener` until `fut` is done: the listener is shared (a
+/// duplicate of its socket), so it keeps accepting for the real router afterwards.
+async fn serve_while<T>(
+    listener: &TcpListener,
+    router: axum::Router,
+    fut: impl Future<Output = T>,
+) -> anyhow::Result<T> {
+    use std::os::fd::AsFd as _;
+    let twin = std::net::TcpListener::from(listener.as_fd().try_clone_to_owned()?);
+    twin.set_nonblocking(true)?;
+    let twin = TcpListener::from_std(twin)?;
+    let done = CancellationToken::new();
+    let serve = axum::serve(twin, router).with_graceful_shutdown(done.clone().cancelled_owned());
+    let task = tokio::spawn(serve.into_future());
+    let out = fut.await;
+    done.cancel();
+    let _ = task.await;
+    Ok(out)
+}
+
 /// The store `MONGODB_URI` names, or the embedded SQLite one. MongoDB is waited for,
 /// retrying with capped backoff, until it answers or the process is interrupted.
 async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
@@ -94,7 +114,12 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating DATA_DIR {:?}", config.data_dir))?;
         let metrics = crate::telemetry::handle();
-        let store: DynStore = Arc::new(MeteredStore::new(open_store(&config).await?));
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding {}", config.http_addr))?;
+        // Answered while the store is not there yet (MongoDB may take a while).
+        let store = serve_while(&listener, api::starting::router(), open_store(&config)).await??;
+        let store: DynStore = Arc::new(MeteredStore::new(store));
         let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
         auth.bootstrap_admin().await?;
         let cancel = CancellationToken::new();
@@ -115,9 +140,6 @@ impl App {
         )
         .await
         .context("starting the torrent engine")?;
-        let listener = TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| format!("binding {}", config.http_addr))?;
         let state = Services {
             engine,
             auth,

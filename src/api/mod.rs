@@ -6,6 +6,7 @@ mod auth;
 pub mod error;
 pub mod extract;
 mod metrics;
+pub mod starting;
 mod system;
 mod torrents;
 

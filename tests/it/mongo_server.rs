@@ -9,8 +9,10 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::support::app::{ADMIN_PASSWORD, SLOW, TestApp, assert_same_tree};
-use crate::support::mongo::Mongo;
+use crate::support::mongo::{Mongo, uri_on};
 use crate::support::swarm::{Content, Seeder, magnet_with_peer};
+use crate::support::tools::free_port;
+use crate::support::wait_for;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_runs_on_mongodb_and_keeps_its_state_there() {
@@ -137,4 +139,41 @@ async fn the_server_runs_on_mongodb_and_keeps_its_state_there() {
         &by_magnet.root(),
         &app.admin_downloads().join("mongo-magnet"),
     );
+}
+
+/// Started before MongoDB is there: the port answers at once (alive, not ready, 503
+/// `starting` for the API), and once MongoDB comes up the server finishes starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_says_503_until_mongodb_answers() {
+    let (mongo_port, http_port) = (free_port(), free_port());
+    let uri = uri_on(mongo_port, "late");
+    let port = http_port.to_string();
+    let starting = tokio::spawn(async move {
+        TestApp::spawn_with(&[("MONGODB_URI", uri.as_str()), ("PORT", port.as_str())]).await
+    });
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{http_port}");
+    let get = |path: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move { http.get(format!("{base}{path}")).send().await.ok() }
+    };
+    let ready = wait_for("the port to answer", SLOW, || get("/api/health/ready")).await;
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("JSON");
+    assert_eq!(body["status"], "starting");
+    assert_eq!(get("/api/health/live").await.expect("live").status(), 200);
+    let login = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 503);
+    let body: serde_json::Value = login.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "starting", "{body}");
+
+    let _mongo = Mongo::start_on(mongo_port).await;
+    let app = starting.await.expect("the server finished starting");
+    assert_eq!(get("/api/health/ready").await.expect("ready").status(), 200);
+    assert_eq!(app.list(&app.admin_token).await.len(), 0);
 }

@@ -17,6 +17,11 @@ use tokio::time::Instant;
 
 use super::tools::{READY_TIMEOUT, free_port, require_tool};
 
+/// A `MONGODB_URI` for database `db` of a server on `port` (running or not yet).
+pub fn uri_on(port: u16, db: &str) -> String {
+    format!("mongodb://127.0.0.1:{port}/{db}?directConnection=true")
+}
+
 pub struct Mongo {
     // Declared first so the process dies before its log directory is deleted.
     child: Child,
@@ -27,9 +32,13 @@ pub struct Mongo {
 impl Mongo {
     /// Starts a server on a free loopback port and waits until it accepts connections.
     pub async fn start() -> Mongo {
+        Self::start_on(free_port()).await
+    }
+
+    /// [`Mongo::start`] on a given port (one a server was told to wait for).
+    pub async fn start_on(port: u16) -> Mongo {
         let program = require_tool("nx-27017");
         let dir = tempfile::tempdir().expect("tempdir for nx-27017");
-        let port = free_port();
         let log = std::fs::File::create(dir.path().join("mongo.log")).expect("log");
         let child = Command::new(program)
             // One in-memory database per logical database (by default all names
@@ -55,10 +64,7 @@ impl Mongo {
 
     /// A `MONGODB_URI` for database `db` on this server.
     pub fn uri(&self, db: &str) -> String {
-        format!(
-            "mongodb://127.0.0.1:{}/{db}?directConnection=true",
-            self.port
-        )
+        uri_on(self.port, db)
     }
 
     pub fn addr(&self) -> SocketAddr {
