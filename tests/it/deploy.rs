@@ -35,3 +35,18 @@ fn docker_compose_follows_the_compose_specification() {
         "an invalid compose file must be refused"
     );
 }
+
+#[test]
+fn the_prometheus_config_of_the_metrics_profile_is_valid() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/prometheus/prometheus.yml");
+    let out = Command::new(require_tool("promtool"))
+        .args(["check", "config", file])
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool check config:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -83,6 +83,14 @@ async fn login_upload_and_socketio_pass_through_nginx() {
     assert_eq!(event["data"]["paused"], true, "{event}");
     socket.quit().await;
 
+    // /metrics stays inside: nginx does not pass it on.
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics via nginx");
+    assert_eq!(metrics.status(), StatusCode::NOT_FOUND);
+
     // Too large for the server: its JSON error comes through, not nginx's page.
     let big = vec![b'x'; 10 * 1024 * 1024 + 4096];
     let form = reqwest::multipart::Form::new().part(
