@@ -11,6 +11,33 @@ use crate::support::sio::{Client, SHORT};
 use crate::support::swarm::Content;
 use crate::support::tools::free_port;
 
+/// A `.torrent` upload to `base`, with form fields; the status and the JSON answer.
+async fn upload(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    torrent: Vec<u8>,
+    fields: &[(&'static str, &'static str)],
+) -> (StatusCode, Value) {
+    let file = reqwest::multipart::Part::bytes(torrent).file_name("x.torrent");
+    let mut form = reqwest::multipart::Form::new().part("file", file);
+    for (k, v) in fields {
+        form = form.text(*k, *v);
+    }
+    let resp = http
+        .post(format!("{base}/api/torrents"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("an upload through nginx");
+    let status = resp.status();
+    (
+        status,
+        resp.json().await.expect("a JSON answer from the server"),
+    )
+}
+
 #[test]
 fn the_shipped_config_passes_nginx_t_and_a_broken_one_does_not() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -57,21 +84,7 @@ async fn login_upload_and_socketio_pass_through_nginx() {
     // An upload of a few MiB, streamed through (nginx buffers no request body).
     let content = Content::random("via-nginx", &[3 * 1024 * 1024 + 1, 1024 * 1024 + 7]);
     let (torrent, hash) = content.make_torrent(16 * 1024, vec![]).await;
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(torrent).file_name("x.torrent"),
-        )
-        .text("paused", "true");
-    let resp = http
-        .post(format!("{base}/api/torrents"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload through nginx");
-    let status = resp.status();
-    let added: Value = resp.json().await.expect("upload body");
+    let (status, added) = upload(&http, &base, &token, torrent, &[("paused", "true")]).await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
     assert_eq!(added["infoHash"], hash);
 
@@ -93,18 +106,7 @@ async fn login_upload_and_socketio_pass_through_nginx() {
 
     // Too large for the server: its JSON error comes through, not nginx's page.
     let big = vec![b'x'; 10 * 1024 * 1024 + 4096];
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(big).file_name("big.torrent"),
-    );
-    let resp = http
-        .post(format!("{base}/api/torrents"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("large upload through nginx");
-    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let v: Value = resp.json().await.expect("a JSON error from the server");
+    let (status, v) = upload(&http, &base, &token, big, &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert!(v["error"]["code"].is_string(), "{v}");
 }
