@@ -25,6 +25,33 @@ pub enum TorrentState {
     Error,
 }
 
+impl TorrentState {
+    pub const ALL: [TorrentState; 8] = [
+        Self::Queued,
+        Self::Metadata,
+        Self::Checking,
+        Self::Downloading,
+        Self::Seeding,
+        Self::Paused,
+        Self::Completed,
+        Self::Error,
+    ];
+
+    /// The name clients see (as serialized).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Metadata => "metadata",
+            Self::Checking => "checking",
+            Self::Downloading => "downloading",
+            Self::Seeding => "seeding",
+            Self::Paused => "paused",
+            Self::Completed => "completed",
+            Self::Error => "error",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerCounts {
     pub connected: u32,
@@ -61,4 +88,16 @@ pub struct TorrentView {
     pub completed_at: Option<Millis>,
     pub owner_id: String,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TorrentState;
+
+    #[test]
+    fn state_names_are_the_serialized_ones() {
+        for s in TorrentState::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name(), "{s:?}");
+        }
+    }
 }

@@ -41,30 +41,6 @@ async fn render(State(s): State<AppState>, headers: HeaderMap) -> Result<Respons
     Ok(([(header::CONTENT_TYPE, content_type)], s.metrics.render()).into_response())
 }
 
-const STATES: [TorrentState; 8] = [
-    TorrentState::Queued,
-    TorrentState::Metadata,
-    TorrentState::Checking,
-    TorrentState::Downloading,
-    TorrentState::Seeding,
-    TorrentState::Paused,
-    TorrentState::Completed,
-    TorrentState::Error,
-];
-
-fn state_name(state: TorrentState) -> &'static str {
-    match state {
-        TorrentState::Queued => "queued",
-        TorrentState::Metadata => "metadata",
-        TorrentState::Checking => "checking",
-        TorrentState::Downloading => "downloading",
-        TorrentState::Seeding => "seeding",
-        TorrentState::Paused => "paused",
-        TorrentState::Completed => "completed",
-        TorrentState::Error => "error",
-    }
-}
-
 /// The gauges: the state now, as the engine and the sinks see it.
 async fn observe(s: &AppState) {
     let everyone = Actor {
@@ -72,9 +48,9 @@ async fn observe(s: &AppState) {
         admin: true,
     };
     let list = s.engine.list(&everyone);
-    for state in STATES {
+    for state in TorrentState::ALL {
         let n = list.iter().filter(|t| t.state == state).count();
-        metrics::gauge!("torrentedge_torrents", "state" => state_name(state)).set(n as f64);
+        metrics::gauge!("torrentedge_torrents", "state" => state.name()).set(n as f64);
     }
     let sum = |f: fn(&crate::engine::TorrentView) -> u64| list.iter().map(f).sum::<u64>() as f64;
     metrics::gauge!("torrentedge_transfer_rate_bytes", "direction" => "down")

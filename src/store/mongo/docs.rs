@@ -29,6 +29,25 @@ pub(super) fn int(d: &Document, key: &str) -> StoreResult<i64> {
     }
 }
 
+/// The fields of the subdocument `key` that `read` accepts, sorted by name (none when
+/// `key` is absent: documents written before it existed).
+pub(super) fn entries<T>(
+    d: &Document,
+    key: &str,
+    read: impl Fn(&Bson) -> Option<T>,
+) -> Vec<(String, T)> {
+    let mut out: Vec<(String, T)> = d
+        .get_document(key)
+        .map(|sub| {
+            sub.iter()
+                .filter_map(|(k, v)| read(v).map(|t| (k.clone(), t)))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 fn opt_int(d: &Document, key: &str) -> StoreResult<Option<i64>> {
     match d.get(key) {
         None | Some(Bson::Null) => Ok(None),

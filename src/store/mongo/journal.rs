@@ -219,15 +219,7 @@ impl Journal {
     /// Pending entries, oldest first.
     async fn pending(&self) -> StoreResult<Vec<(String, Document)>> {
         let d = self.document().await?;
-        let mut entries: Vec<(String, Document)> = match d.get_document("pending") {
-            Ok(p) => p
-                .iter()
-                .filter_map(|(k, v)| v.as_document().map(|e| (k.clone(), e.clone())))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(entries)
+        Ok(docs::entries(&d, "pending", |v| v.as_document().cloned()))
     }
 
     async fn check_inserts(&self, c: &Commit) -> StoreResult<()> {

@@ -206,11 +206,14 @@ fn is_duplicate(e: &mongodb::error::Error) -> bool {
     }
 }
 
-async fn collect(
+/// Every document a query finds, each read into a record by `read`.
+async fn collect<T>(
     what: &str,
     find: impl Future<Output = mongodb::error::Result<mongodb::Cursor<Document>>>,
-) -> StoreResult<Vec<Document>> {
-    op(what, async { find.await?.try_collect::<Vec<_>>().await }).await
+    read: fn(&Document) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let found = op(what, async { find.await?.try_collect::<Vec<_>>().await }).await?;
+    found.iter().map(read).collect()
 }
 
 #[async_trait]
@@ -255,11 +258,7 @@ impl Store for MongoStore {
             .find(doc! {})
             .sort(doc! { "createdAt": 1, "_id": 1 })
             .into_future();
-        collect("listing users", find)
-            .await?
-            .iter()
-            .map(docs::user)
-            .collect()
+        collect("listing users", find, docs::user).await
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
@@ -328,15 +327,8 @@ impl Store for MongoStore {
         let Some(d) = op("reading the settings", r).await? else {
             return Ok(Vec::new());
         };
-        let mut out: Vec<(String, String)> = match d.get_document("values") {
-            Ok(v) => v
-                .iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        out.sort();
-        Ok(out)
+        let values = docs::entries(&d, "values", |v| v.as_str().map(str::to_owned));
+        Ok(values)
     }
 
     async fn save_settings(&self, settings: &[(String, String)]) -> StoreResult<()> {
@@ -384,11 +376,7 @@ impl Store for MongoStore {
             .find(doc! {})
             .sort(doc! { "addedAt": 1, "_id": 1 })
             .into_future();
-        collect("listing torrents", find)
-            .await?
-            .iter()
-            .map(docs::torrent)
-            .collect()
+        collect("listing torrents", find, docs::torrent).await
     }
 
     async fn event_seq_mark(&self) -> StoreResult<u64> {
@@ -406,11 +394,7 @@ impl Store for MongoStore {
             .sort(doc! { "_id": 1 })
             .limit(limit as i64)
             .into_future();
-        collect("reading the outbox", find)
-            .await?
-            .iter()
-            .map(docs::event)
-            .collect()
+        collect("reading the outbox", find, docs::event).await
     }
 
     async fn outbox_remove(&self, seqs: &[u64]) -> StoreResult<u64> {

@@ -13,9 +13,8 @@ use std::process::Stdio;
 
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
-use super::tools::{READY_TIMEOUT, free_port, require_tool};
+use super::tools::{free_port, read_log, require_tool, wait_accepting};
 
 /// A `MONGODB_URI` for database `db` of a server on `port` (running or not yet).
 pub fn uri_on(port: u16, db: &str) -> String {
@@ -72,10 +71,7 @@ impl Mongo {
     }
 
     pub fn log(&self) -> String {
-        let path = self.dir.path().join("mongo.log");
-        std::fs::read(&path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| format!("<cannot read {}: {e}>", path.display()))
+        read_log(&self.dir.path().join("mongo.log"))
     }
 
     /// Stops the server process (SIGSTOP): connections stay open, nothing answers.
@@ -104,24 +100,7 @@ impl Mongo {
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll nx-27017") {
-                panic!(
-                    "nx-27017 exited early with {status}; its output:\n{}",
-                    self.log()
-                );
-            }
-            if tokio::net::TcpStream::connect(self.addr()).await.is_ok() {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "nx-27017 not accepting connections; its output:\n{}",
-                    self.log()
-                );
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let (addr, log) = (self.addr(), self.dir.path().join("mongo.log"));
+        wait_accepting(&mut self.child, "nx-27017", addr, &log).await;
     }
 }

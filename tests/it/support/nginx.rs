@@ -12,9 +12,8 @@ use std::process::Stdio;
 
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
-use super::tools::{READY_TIMEOUT, free_port, require_tool};
+use super::tools::{free_port, read_log, require_tool, wait_accepting};
 
 pub struct Nginx {
     child: Child,
@@ -96,23 +95,14 @@ impl Nginx {
     }
 
     pub fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+        read_log(&self.dir.path().join("error.log"))
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll nginx") {
-                panic!("nginx exited early with {status}:\n{}", self.error_log());
-            }
-            let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!("nginx not listening:\n{}", self.error_log());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let (addr, log) = (
+            SocketAddr::from(([127, 0, 0, 1], self.port)),
+            self.dir.path().join("error.log"),
+        );
+        wait_accepting(&mut self.child, "nginx", addr, &log).await;
     }
 }

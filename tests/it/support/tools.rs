@@ -114,7 +114,22 @@ fn ensure_running(child: &mut Child, program: &str, log: &Path) -> Result<(), St
     }
 }
 
-fn read_log(path: &Path) -> String {
+/// Waits until `child`, a server whose output goes to `log`, accepts TCP connections
+/// on `addr`; panics with its output if it exits first or is not there in time.
+pub async fn wait_accepting(child: &mut Child, program: &str, addr: SocketAddr, log: &Path) {
+    let what = format!("{program} to accept connections");
+    wait_until(&what, READY_TIMEOUT, || {
+        let running = ensure_running(child, program, log);
+        async move {
+            running?;
+            tcp_accepts(addr).await
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{program} output:\n{}", read_log(log)));
+}
+
+pub fn read_log(path: &Path) -> String {
     match fs::read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => format!("<cannot read {}: {e}>", path.display()),
