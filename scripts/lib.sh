@@ -71,8 +71,8 @@ install_bittorrent_tools() {
     fi
 }
 
-# Debian's nginx and prometheus packages start system-wide servers where systemd runs
-# (nginx on port 80); the tests run their own on loopback, so stop those.
+# Debian's nginx, prometheus and redis-server packages start system-wide servers where
+# systemd runs (nginx on port 80); the tests run their own on loopback, so stop those.
 stop_system_services() {
     local unit
     [[ -d /run/systemd/system ]] || return 0

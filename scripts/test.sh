@@ -44,9 +44,10 @@ install_deps() {
     deps_node
     deps_python
     # nginx-light: the shipped nginx config runs in front of the server in a test;
-    # prometheus: its promtool checks /metrics.
-    install_bittorrent_tools nginx:nginx-light promtool:prometheus
-    stop_system_services nginx prometheus
+    # prometheus: its promtool checks /metrics; redis-server: the Redis cache's tests
+    # start their own on loopback.
+    install_bittorrent_tools nginx:nginx-light promtool:prometheus redis-server:redis-server
+    stop_system_services nginx prometheus redis-server
 }
 
 check_format() {

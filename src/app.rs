@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
-use crate::auth::Auth;
+use crate::auth::{Auth, login_limits};
+use crate::cache::{Cache, RedisCache};
 use crate::config::Config;
 use crate::engine::{Engine, Hooks};
 use crate::events::Bus;
@@ -29,6 +30,8 @@ pub struct Services {
     pub engine: Arc<Engine>,
     pub auth: Arc<Auth>,
     pub store: DynStore,
+    /// The login limiter, revoked tokens and cached metadata (Redis or in process).
+    pub cache: Cache,
     pub bus: Arc<Bus>,
     /// The event sinks whose health the health endpoints report (Kafka, when set).
     pub sink: Option<Arc<dyn SinkHealth>>,
@@ -103,6 +106,18 @@ async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     }
 }
 
+/// Redis when configured (not waited for: until it answers the in-process cache
+/// serves), else the in-process cache.
+async fn open_cache(config: &Config) -> anyhow::Result<Cache> {
+    let limits = login_limits(&config.auth);
+    let Some(redis) = &config.redis else {
+        return Ok(Cache::in_process(limits));
+    };
+    let client = RedisCache::new(redis.url.expose(), &redis.key_prefix, limits)
+        .context("REDIS_URL is not a usable Redis address")?;
+    Ok(Cache::redis(limits, client).await)
+}
+
 impl App {
     /// Opens everything and binds the HTTP listener; nothing is served until [`App::run`].
     pub async fn build(config: Config) -> anyhow::Result<Self> {
@@ -120,7 +135,9 @@ impl App {
         // Answered while the store is not there yet (MongoDB may take a while).
         let store = serve_while(&listener, api::starting::router(), open_store(&config)).await??;
         let store: DynStore = Arc::new(MeteredStore::new(store));
-        let auth = Arc::new(Auth::new(&config.auth, &config.data_dir, store.clone()).await?);
+        let cache = open_cache(&config).await?;
+        let auth = Auth::with_cache(&config.auth, &config.data_dir, store.clone(), cache.clone());
+        let auth = Arc::new(auth.await?);
         auth.bootstrap_admin().await?;
         let cancel = CancellationToken::new();
         let bus = Bus::new(store.clone(), config.event_buffer, config.kafka.is_some())
@@ -144,6 +161,7 @@ impl App {
             engine,
             auth,
             store,
+            cache,
             bus,
             sink: kafka.clone().map(|k| k as Arc<dyn SinkHealth>),
             started: Instant::now(),

@@ -16,6 +16,8 @@
 //!   behind one trait with an embedded SQLite default; a shared contract suite runs
 //!   against every backend.
 //! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
+//! - [`cache`] holds short-lived shared state (the login limiter, revoked access tokens,
+//!   cached metadata) in process or in Redis, falling back in process while Redis is down.
 //! - [`api`] is the REST edge: thin axum handlers that extract, call and map errors.
 //! - [`gateway`] is the Socket.IO edge: authenticated sockets get the bus events they may see.
 //! - [`telemetry`] is the Prometheus recorder behind `/metrics`.
@@ -28,6 +30,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod engine;
 pub mod events;

@@ -2,9 +2,11 @@
 //! and rendered by the `/metrics` route (see `api::metrics`).
 //!
 //! Counters and histograms are recorded where things happen (HTTP requests, store
-//! operations, events, Socket.IO deliveries, Kafka relay rounds, payload bytes).
+//! operations, events, Socket.IO deliveries, Kafka relay rounds, payload bytes, cache
+//! lookups and fallbacks).
 //! Gauges that describe the current state (torrents by state, rates, peers, the queue,
-//! the outbox backlog, sockets) are set when a scrape asks, from the engine's own view.
+//! the outbox backlog, sockets) are set when a scrape asks, from the engine's own view;
+//! the cache backend in use is set when it changes.
 //!
 //! The recorder is process-wide, installed once: an embedding process (the integration
 //! tests run many servers in one) shares one set of metrics.
@@ -99,5 +101,17 @@ fn describe() {
     describe_gauge!(
         "torrentedge_kafka_up",
         "1 when the Kafka sink reaches its broker, 0 otherwise (absent without Kafka)"
+    );
+    describe_counter!(
+        "torrentedge_cache_requests_total",
+        "Cache lookups by cache (revocation, metadata) and result (hit, miss)"
+    );
+    describe_gauge!(
+        "torrentedge_cache_backend",
+        "1 for the cache backend in use (redis or memory), 0 for the other"
+    );
+    describe_counter!(
+        "torrentedge_cache_fallbacks_total",
+        "Times Redis stopped answering and the in-process cache took over"
     );
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AuthUser, ClientIp, Json};
+use super::extract::{AuthUser, ClientIp, Json, MaybeAuthUser};
 use crate::store::{Role, User};
 
 /// Largest body these endpoints read: a name, a password (at most 256 characters) or a
@@ -87,11 +87,14 @@ async fn refresh(
     Ok(axum::Json(s.auth.refresh(&b.refresh_token).await?))
 }
 
+/// Ends the refresh token's session; an access token sent along (`Authorization:
+/// Bearer`) is revoked too, so it stops working before it expires.
 async fn logout(
     State(s): State<AppState>,
+    caller: MaybeAuthUser,
     Json(b): Json<RefreshBody>,
 ) -> Result<StatusCode, ApiError> {
-    s.auth.logout(&b.refresh_token).await?;
+    s.auth.logout(&b.refresh_token, caller.0.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -53,6 +53,7 @@ impl FromRequestParts<AppState> for AuthUser {
         state
             .auth
             .verify_access(token)
+            .await
             .map(AuthUser)
             .map_err(|_| ApiError::unauthorized())
     }

@@ -1,7 +1,7 @@
 //! Health, statistics and runtime settings.
 //!
 //! The health endpoints answer anyone (probes carry no token), but only with their
-//! status: the details (version, uptime, store backend, torrent count, peer port,
+//! status: the details (version, uptime, store backend, cache backend, torrent count, peer port,
 //! Kafka's state, topic, backlog and last error) describe the deployment to whoever asks,
 //! so they are shown only to a caller with an administrator's access token.
 
@@ -59,12 +59,20 @@ async fn ready(State(s): State<AppState>, caller: MaybeAuthUser) -> impl IntoRes
     (status, axum::Json(body))
 }
 
+/// 200 `ok`; 200 `degraded` while Redis is configured but not answering (the in-process
+/// cache serves meanwhile); 503 `degraded` while the store does not answer.
 async fn health(State(s): State<AppState>, caller: MaybeAuthUser) -> impl IntoResponse {
     let store_ok = s.store.ping().await.is_ok();
-    let (status, word) = if store_ok {
-        (StatusCode::OK, "ok")
+    let cache = s.cache.status();
+    let status = if store_ok {
+        StatusCode::OK
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = if store_ok && !cache.degraded() {
+        "ok"
+    } else {
+        "degraded"
     };
     if !caller.is_admin() {
         return (status, axum::Json(json!({ "status": word })));
@@ -74,6 +82,7 @@ async fn health(State(s): State<AppState>, caller: MaybeAuthUser) -> impl IntoRe
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSeconds": s.started.elapsed().as_secs(),
         "store": { "backend": s.store.backend_name(), "ok": store_ok },
+        "cache": cache,
         "engine": { "torrents": s.engine.torrent_count(), "peerPort": s.engine.peer_addr().map(|a| a.port()) },
         "kafka": kafka_status(&s).await,
     });

@@ -3,8 +3,7 @@
 //! [`Auth`] is the one entry point the HTTP layer uses. The pieces live in private
 //! submodules: `password` (the password policy), `hasher` (argon2id hashing and checking,
 //! a bounded number at once in reused memory), `tokens` (HS256 access tokens and opaque
-//! refresh tokens), `throttle` (failed logins per client address and per account, address
-//! bans), `secret` (the JWT signing secret), `purge` (deleting expired refresh tokens,
+//! refresh tokens), `secret` (the JWT signing secret), `purge` (deleting expired refresh tokens,
 //! hourly) and `reset` (the `reset-password` command).
 //!
 //! Refresh tokens rotate: each one can be spent once, for a new pair in the same family.
@@ -16,7 +15,6 @@ mod password;
 mod purge;
 mod reset;
 mod secret;
-mod throttle;
 mod tokens;
 
 #[cfg(test)]
@@ -24,15 +22,15 @@ mod test_store;
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::cache::{Cache, Limits};
 use crate::config::AuthConfig;
 use crate::store::{Consumed, DynStore, RefreshToken, Role, StoreError, User};
 pub use reset::{PasswordReset, ResetError, reset_password, reset_password_in};
-use throttle::LoginThrottle;
 use tokens::TokenKeys;
 
 /// Name of the account [`Auth::bootstrap_admin`] creates.
@@ -118,13 +116,14 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// Authentication service: owns the signing keys, the throttle and the account rules,
+/// Authentication service: owns the signing keys and the account rules, counts logins in
+/// the cache's limiter and keeps revoked access tokens there,
 /// and the task deleting expired refresh tokens.
 pub struct Auth {
     store: DynStore,
     keys: TokenKeys,
     config: AuthConfig,
-    throttle: LoginThrottle,
+    cache: Cache,
     hasher: hasher::Hasher,
     /// Stops the token purge when this `Auth` is dropped.
     _purge: DropGuard,
@@ -152,6 +151,17 @@ impl Auth {
         data_dir: &Path,
         store: DynStore,
     ) -> Result<Self, AuthError> {
+        Self::with_cache(cfg, data_dir, store, Cache::in_process(login_limits(cfg))).await
+    }
+
+    /// [`Auth::new`] counting logins and keeping revocations in `cache` (which may be
+    /// shared with other servers through Redis).
+    pub async fn with_cache(
+        cfg: &AuthConfig,
+        data_dir: &Path,
+        store: DynStore,
+        cache: Cache,
+    ) -> Result<Self, AuthError> {
         let secret = secret::load(cfg.jwt_secret.as_ref(), data_dir).await?;
         let purge = CancellationToken::new();
         tokio::spawn(purge::run(store.clone(), purge::PURGE_EVERY, purge.clone()));
@@ -159,13 +169,7 @@ impl Auth {
             store,
             keys: TokenKeys::new(secret.expose()),
             config: cfg.clone(),
-            throttle: LoginThrottle::new(throttle::Limits {
-                max_failures: cfg.login_max_failures,
-                window: cfg.login_window,
-                ban: cfg.login_ban,
-                account_max_failures: cfg.login_account_max_failures,
-                account_window: cfg.login_account_window,
-            }),
+            cache,
             hasher: hasher::Hasher::new(cfg.login_concurrency),
             _purge: purge.drop_guard(),
         })
@@ -205,7 +209,7 @@ impl Auth {
 
     /// Checks a user name and password and issues a new token pair (a new refresh family).
     /// Banned addresses, and addresses new to an account under attack, get
-    /// [`AuthError::Throttled`] without a check (see the `throttle` module).
+    /// [`AuthError::Throttled`] without a check (see `cache::throttle` for the rules).
     pub async fn login(
         &self,
         username: &str,
@@ -213,17 +217,18 @@ impl Auth {
         client: IpAddr,
     ) -> Result<TokenPair, AuthError> {
         let attempt = self
-            .throttle
-            .begin(client, username, Instant::now())
+            .cache
+            .begin_login(client, username)
+            .await
             .map_err(|retry_after| AuthError::Throttled { retry_after })?;
         match self.check_credentials(username, password).await {
             Ok(user) => {
-                attempt.succeeded(Instant::now());
+                attempt.succeeded().await;
                 self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
                     .await
             }
             Err(AuthError::InvalidCredentials) => {
-                attempt.failed(Instant::now());
+                attempt.failed().await;
                 tracing::info!(client = %client, "failed login");
                 Err(AuthError::InvalidCredentials)
             }
@@ -257,9 +262,19 @@ impl Auth {
         self.issue_pair(&user, record.family_id).await
     }
 
-    /// Revokes the family of a refresh token (every session descended from that login).
-    /// Unknown tokens are fine: logging out twice succeeds.
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+    /// Revokes the family of a refresh token (every session descended from that login)
+    /// and, when the caller showed its access token, that token too: its `jti` is refused
+    /// until it would have expired. Unknown tokens are fine: logging out twice succeeds.
+    pub async fn logout(
+        &self,
+        refresh_token: &str,
+        access: Option<&Claims>,
+    ) -> Result<(), AuthError> {
+        if let Some(claims) = access {
+            let left = claims.exp.saturating_sub(crate::now_millis() / 1000);
+            let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
+            self.cache.revoke(&claims.jti, left).await;
+        }
         let hash = tokens::hash_refresh_token(refresh_token);
         match self
             .store
@@ -274,9 +289,14 @@ impl Auth {
         Ok(())
     }
 
-    /// Checks an access token (HS256 signature, expiry, `typ == "access"`) and returns its claims.
-    pub fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
-        self.keys.verify(token)
+    /// Checks an access token (HS256 signature, expiry, `typ == "access"`, not revoked by
+    /// a logout) and returns its claims.
+    pub async fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.keys.verify(token)?;
+        if self.cache.is_revoked(&claims.jti).await {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(claims)
     }
 
     /// Creates an account after checking the user name and password rules.
@@ -395,6 +415,17 @@ pub fn validate_username(username: &str) -> Result<(), AuthError> {
         ));
     }
     Ok(())
+}
+
+/// The limiter's rules from the configuration.
+pub fn login_limits(cfg: &AuthConfig) -> Limits {
+    Limits {
+        max_failures: cfg.login_max_failures,
+        window: cfg.login_window,
+        ban: cfg.login_ban,
+        account_max_failures: cfg.login_account_max_failures,
+        account_window: cfg.login_account_window,
+    }
 }
 
 fn duration_millis(d: Duration) -> i64 {

@@ -67,7 +67,7 @@ async fn login_issues_a_working_pair() {
     let pair = auth.login("alice", PASSWORD, CLIENT).await.unwrap();
     assert_eq!(pair.token_type, "Bearer");
     assert_eq!(pair.expires_in, 900);
-    let claims = auth.verify_access(&pair.access_token).unwrap();
+    let claims = auth.verify_access(&pair.access_token).await.unwrap();
     assert_eq!(claims.username, "alice");
     assert_eq!(claims.role, Role::User);
     assert_eq!(claims.typ, "access");
@@ -79,7 +79,9 @@ async fn login_issues_a_working_pair() {
     assert_eq!(stored[0].token_hash, hash);
     assert_eq!(stored[0].user_id, claims.sub);
     assert_eq!(stored[0].expires_at - stored[0].created_at, 3_600_000);
-    assert!(is_invalid_token(&auth.verify_access(&pair.refresh_token)));
+    assert!(is_invalid_token(
+        &auth.verify_access(&pair.refresh_token).await
+    ));
 
     let json = serde_json::to_value(&pair).unwrap();
     for key in ["accessToken", "refreshToken", "tokenType", "expiresIn"] {
@@ -108,7 +110,7 @@ async fn refresh_rotates_and_reuse_kills_the_family() {
         let second = auth.refresh(&first.refresh_token).await.unwrap();
         assert_ne!(second.refresh_token, first.refresh_token);
         assert_ne!(second.access_token, first.access_token);
-        let claims = auth.verify_access(&second.access_token).unwrap();
+        let claims = auth.verify_access(&second.access_token).await.unwrap();
         assert_eq!(claims.username, "alice");
 
         // Replaying the spent token fails and revokes the family, including `second`.
@@ -162,15 +164,30 @@ async fn logout_revokes_its_family_only_and_is_idempotent() {
         let pair = auth.login("alice", PASSWORD, CLIENT).await.unwrap();
         let other = auth.login("alice", PASSWORD, CLIENT).await.unwrap();
         let rotated = auth.refresh(&pair.refresh_token).await.unwrap();
-        auth.logout(&rotated.refresh_token).await.unwrap();
+        auth.logout(&rotated.refresh_token, None).await.unwrap();
         assert!(is_invalid_token(
             &auth.refresh(&rotated.refresh_token).await
         ));
-        auth.logout(&rotated.refresh_token).await.unwrap();
-        auth.logout("never-issued").await.unwrap();
+        auth.logout(&rotated.refresh_token, None).await.unwrap();
+        auth.logout("never-issued", None).await.unwrap();
         // The other login (another family) still works.
         auth.refresh(&other.refresh_token).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn logout_with_the_access_token_revokes_that_token_only() {
+    let (auth, _dir) = alice_on(backends().remove(0)).await;
+    let pair = auth.login("alice", PASSWORD, CLIENT).await.unwrap();
+    let other = auth.login("alice", PASSWORD, CLIENT).await.unwrap();
+    let claims = auth.verify_access(&pair.access_token).await.unwrap();
+    auth.logout(&pair.refresh_token, Some(&claims))
+        .await
+        .unwrap();
+    assert!(is_invalid_token(
+        &auth.verify_access(&pair.access_token).await
+    ));
+    auth.verify_access(&other.access_token).await.unwrap();
 }
 
 #[tokio::test]
@@ -277,7 +294,10 @@ async fn bootstrap_uses_the_configured_password_once() {
         let admin = store.user_by_name(ADMIN_USERNAME).await.unwrap().unwrap();
         assert_eq!(admin.role, Role::Admin);
         let pair = auth.login(ADMIN_USERNAME, "admin-password-1", CLIENT).await;
-        let claims = auth.verify_access(&pair.unwrap().access_token).unwrap();
+        let claims = auth
+            .verify_access(&pair.unwrap().access_token)
+            .await
+            .unwrap();
         assert_eq!(claims.role, Role::Admin);
     }
 }
@@ -357,12 +377,14 @@ async fn secret_file_is_shared_across_restarts() {
     let pair = first.login("alice", PASSWORD, CLIENT).await.unwrap();
 
     let second = Auth::new(&cfg, dir.path(), store.clone()).await.unwrap();
-    let claims = second.verify_access(&pair.access_token).unwrap();
+    let claims = second.verify_access(&pair.access_token).await.unwrap();
     assert_eq!(claims.username, "alice");
 
     // A different configured secret does not accept the old tokens.
     let third = Auth::new(&config(), dir.path(), store).await.unwrap();
-    assert!(is_invalid_token(&third.verify_access(&pair.access_token)));
+    assert!(is_invalid_token(
+        &third.verify_access(&pair.access_token).await
+    ));
 }
 
 #[tokio::test]

@@ -90,9 +90,12 @@ async fn on_connect(
     State(gw): State<Gateway>,
     Extension(conn): Extension<Conn>,
 ) {
-    let result = auth
-        .map_err(|e| GatewayError::unauthorized(format!("invalid auth object: {e}")))
-        .and_then(|payload| conn.authenticate(&socket, &gw, payload, true));
+    let result = match auth {
+        Ok(payload) => conn.authenticate(&socket, &gw, payload, true).await,
+        Err(e) => Err(GatewayError::unauthorized(format!(
+            "invalid auth object: {e}"
+        ))),
+    };
     if let Err(e) = result {
         send_now(&socket, "error", &e);
     }
@@ -106,7 +109,7 @@ async fn on_authenticate(
     ack: AckSender,
 ) {
     let result = match payload {
-        Ok(payload) => conn.authenticate(&socket, &gw, payload, false),
+        Ok(payload) => conn.authenticate(&socket, &gw, payload, false).await,
         Err(e) => {
             // A failed attempt ends the earlier session, whatever made it fail.
             conn.end_session();

@@ -80,26 +80,36 @@ impl Conn {
     /// `handshake` marks the attempt made with the connection's `auth` object: when it
     /// carries no token and an `authenticate` event already succeeded (message handlers
     /// run concurrently with the connect handler), it is no failure.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         socket: &SocketRef,
         gw: &Gateway,
         payload: AuthPayload,
         handshake: bool,
     ) -> Result<(), GatewayError> {
-        // Held from the check to the start of forwarding, so concurrent attempts on one
-        // socket apply one after the other and `authenticated` precedes every event.
-        let mut slot = lock(&self.0.session);
         let token = payload
             .token
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty());
-        if handshake && token.is_none() && slot.is_some() {
+        // Checked before the lock is taken: the check may ask Redis, and the lock must
+        // never be held across an await.
+        let verified = match token {
+            Some(token) => Some(verify(gw, token).await),
+            None => None,
+        };
+        // Held from here to the start of forwarding, so concurrent attempts on one
+        // socket apply one after the other and `authenticated` precedes every event.
+        let mut slot = lock(&self.0.session);
+        if handshake && verified.is_none() && slot.is_some() {
             return Ok(());
         }
         end(&mut slot);
-        let claims = verify(gw, token)?;
+        let claims = verified.unwrap_or_else(|| {
+            Err(GatewayError::unauthorized(
+                "no token: authenticate with {token}",
+            ))
+        })?;
         self.restore_subscriptions(&payload.subscriptions);
         *slot = Some(self.start(socket, gw, &claims, payload.last_seq));
         // A socket that went away while this ran has had its disconnect handler
@@ -154,11 +164,10 @@ impl Conn {
 }
 
 /// Checks an access token exactly as the REST API does.
-fn verify(gw: &Gateway, token: Option<&str>) -> Result<Claims, GatewayError> {
-    let token =
-        token.ok_or_else(|| GatewayError::unauthorized("no token: authenticate with {token}"))?;
+async fn verify(gw: &Gateway, token: &str) -> Result<Claims, GatewayError> {
     gw.auth
         .verify_access(token)
+        .await
         .map_err(|e| GatewayError::unauthorized(e.to_string()))
 }
 

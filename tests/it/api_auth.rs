@@ -380,6 +380,37 @@ async fn logout_revokes_the_refresh_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_with_the_access_token_revokes_it_at_once() {
+    let app = TestApp::spawn().await;
+    let (a1, r1) = app.login_pair("admin", ADMIN_PASSWORD).await;
+    let (a2, r2) = app.login_pair("admin", ADMIN_PASSWORD).await;
+    let list = |token: String| {
+        let app = &app;
+        async move {
+            app.call(Method::GET, "/api/torrents", Some(&token), None)
+                .await
+        }
+    };
+    let logout = |access: Option<String>, refresh: String| {
+        let app = &app;
+        async move {
+            let body = Some(json!({ "refreshToken": refresh }));
+            let path = "/api/auth/logout";
+            app.call(Method::POST, path, access.as_deref(), body).await
+        }
+    };
+    // Sent along, the access token is refused from then on.
+    let (status, body) = logout(Some(a1.clone()), r1).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_error(&list(a1).await, StatusCode::UNAUTHORIZED, "unauthorized");
+    // Not sent, it lives until it expires; other sessions are untouched.
+    let (status, _) = logout(None, r2).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(list(a2).await.0, StatusCode::OK);
+    assert_eq!(list(app.admin_token.clone()).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_see_and_touch_only_their_own_torrents() {
     let app = TestApp::spawn().await;
     let alice = app.new_user("alice").await;

@@ -20,6 +20,8 @@ mod mongo_server;
 mod nginx;
 mod proxy;
 mod queue;
+mod redis_cache;
+mod redis_server;
 mod restart;
 mod socketio;
 mod store_mongo;

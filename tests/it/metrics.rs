@@ -98,6 +98,8 @@ async fn metrics_are_valid_guarded_and_move_with_a_download() {
         "torrentedge_http_requests_total{route=\"/api/torrents/{hash}\",method=\"GET\",status=\"200\"}",
         "torrentedge_events_total{type=\"torrent:complete\"}",
         "torrentedge_store_operation_duration_seconds_count{op=\"commit\"}",
+        // Every authenticated request asks whether its token was revoked.
+        "torrentedge_cache_requests_total{cache=\"revocation\",result=\"miss\"}",
     ] {
         assert!(sample(&after, series) >= 1.0, "{series} in:\n{after}");
     }
@@ -106,6 +108,7 @@ async fn metrics_are_valid_guarded_and_move_with_a_download() {
         "torrentedge_queue_torrents{state=\"active\"}",
         "torrentedge_outbox_events",
         "torrentedge_peers",
+        "torrentedge_cache_backend{backend=\"memory\"}",
     ] {
         assert!(
             after.lines().any(|l| l.starts_with(gauge)),

@@ -6,6 +6,7 @@ pub mod bencode;
 pub mod mongo;
 pub mod nginx;
 pub mod process;
+pub mod redis;
 pub mod sio;
 pub mod swarm;
 pub mod tansu;

@@ -49,6 +49,9 @@
 //! not reset the count; IPv4-mapped IPv6 addresses count as their IPv4 address.
 //!
 //! The clock is a parameter (`now: Instant`) so tests can move time without sleeping.
+//!
+//! This is the in-process limiter. The Redis one (`cache::redis`) keeps the same rules in
+//! Redis, so that several servers share one count.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -61,7 +64,7 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 /// How long a successful login exempts its address from its account's limit.
 pub const TRUST_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The wait suggested when attempts still being checked fill an address's allowance.
-const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
+pub const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 
 /// The limits the throttle enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,18 @@ pub struct Limits {
     /// which untrusted addresses are refused for that account. Zero for either disables it.
     pub account_max_failures: u32,
     pub account_window: Duration,
+}
+
+impl Limits {
+    /// Whether failures per address are limited (all three numbers set).
+    pub fn address_limited(&self) -> bool {
+        self.max_failures > 0 && !self.window.is_zero() && !self.ban.is_zero()
+    }
+
+    /// Whether failures per account are limited (both numbers set).
+    pub fn account_limited(&self) -> bool {
+        self.account_max_failures > 0 && !self.account_window.is_zero()
+    }
 }
 
 /// Failed-login bookkeeping for all clients and accounts.
@@ -211,12 +226,11 @@ impl LoginThrottle {
     }
 
     fn address_limited(&self) -> bool {
-        let l = &self.limits;
-        l.max_failures > 0 && !l.window.is_zero() && !l.ban.is_zero()
+        self.limits.address_limited()
     }
 
     fn account_limited(&self) -> bool {
-        self.limits.account_max_failures > 0 && !self.limits.account_window.is_zero()
+        self.limits.account_limited()
     }
 
     fn max_failures(&self) -> usize {
@@ -453,7 +467,7 @@ impl Drop for Pending<'_> {
 }
 
 /// Whole seconds, rounded up and at least 1, so waiting `Retry-After` is always enough.
-fn whole_seconds(left: Duration) -> Duration {
+pub fn whole_seconds(left: Duration) -> Duration {
     let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
     Duration::from_secs(secs.max(1))
 }
@@ -469,7 +483,7 @@ fn prune_times(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
 }
 
 /// The address failures are counted under: IPv4 as is, IPv6 by its /64 prefix.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
