@@ -443,6 +443,7 @@ async fn emit(
                 downloaded: done,
                 uploaded: done / 10,
                 ratio: 0.1,
+                queue_position: None,
             };
             drafts.push(Draft::torrent(hash, owner, Event::Progress(progress)));
             n += 1;

@@ -216,6 +216,7 @@ impl Entry {
                         FileView {
                             index,
                             path: f.relative_filename.to_string_lossy().into_owned(),
+                            offset: f.offset_in_torrent,
                             length: f.len,
                             downloaded,
                             percentage: if f.len == 0 {
@@ -234,6 +235,7 @@ impl Entry {
             files,
             trackers,
             pieces,
+            peer_list: Vec::new(), // filled in by Engine::details
             downloaded_session: self.session_fetched,
             save_path,
             dropped_trackers: Vec::new(), // filled in by Engine::details

@@ -514,6 +514,9 @@ impl Engine {
             .unwrap_or_default();
         let mut details = e.details(pieces, &root);
         details.dropped_trackers = source::trackers::dropped_trackers(&e.rec, policy);
+        if let Some(h) = &e.handle {
+            details.peer_list = self.peer_list(h);
+        }
         Ok(details)
     }
 
@@ -539,6 +542,10 @@ impl Engine {
             s.total_downloaded += v.downloaded;
             s.total_uploaded += v.uploaded;
         }
+        s.disk = fs4::statvfs(self.download_path()).ok().map(|st| DiskSpace {
+            free_bytes: st.available_space(),
+            total_bytes: st.total_space(),
+        });
         s
     }
 

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use librqbit::api::TorrentIdOrHash;
 use librqbit::{
     AddTorrent, AddTorrentOptions, AddTorrentResponse, ListenerMode, ListenerOptions,
@@ -16,7 +18,9 @@ use librqbit::{
 use tokio_util::sync::CancellationToken;
 
 use super::entry::{Desired, Handle};
-use super::{Engine, EngineError, Ops, PieceCounts, Torrents, files, lock, queue, source};
+use super::{
+    Engine, EngineError, Ops, PeerView, PieceCounts, Torrents, files, lock, queue, source,
+};
 use crate::InfoHash;
 use crate::config::EngineConfig;
 use crate::events::payload::{Failure, Metadata, QueueStats, QueueUpdated};
@@ -338,6 +342,37 @@ impl Engine {
         }
     }
 
+    /// The connected peers of a live torrent (none while it is not live).
+    pub(super) fn peer_list(&self, h: &Handle) -> Vec<PeerView> {
+        // The default filter is live peers only (librqbit does not export its type).
+        let id = TorrentIdOrHash::Id(h.id());
+        let Ok(snapshot) = self.api.api_peer_stats(id, Default::default()) else {
+            return Vec::new();
+        };
+        let mut peers: Vec<PeerView> = snapshot
+            .peers
+            .into_iter()
+            .map(|(address, p)| PeerView {
+                address,
+                connection: p.conn_kind.map(|k| {
+                    serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                }),
+                client: p.client_name,
+                downloaded: p.counters.fetched_bytes,
+                uploaded: p.counters.uploaded_bytes,
+            })
+            .collect();
+        peers.sort_by(|a, b| {
+            b.downloaded
+                .cmp(&a.downloaded)
+                .then(a.address.cmp(&b.address))
+        });
+        peers
+    }
+
     pub(super) fn pieces(&self, h: &Handle) -> PieceCounts {
         let length = h
             .with_metadata(|m| m.info.lengths().default_piece_length())
@@ -347,6 +382,7 @@ impl Engine {
                 have: bits.count_ones() as u32,
                 total,
                 length,
+                bitfield: Some(STANDARD.encode(bits.as_raw_slice())),
             },
             Err(_) => PieceCounts {
                 total: h

@@ -45,6 +45,8 @@ pub struct AddOptions {
 pub struct FileView {
     pub index: usize,
     pub path: String,
+    /// Where the file starts in the torrent's byte stream (pieces map onto it).
+    pub offset: u64,
     pub length: u64,
     pub downloaded: u64,
     pub percentage: f64,
@@ -56,6 +58,24 @@ pub struct PieceCounts {
     pub have: u32,
     pub total: u32,
     pub length: u32,
+    /// The verified pieces as a BitTorrent bitfield (piece 0 is the high bit of the
+    /// first byte), base64; absent before the metadata is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bitfield: Option<String>,
+}
+
+/// A connected peer of a torrent (`peerList` in its details).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerView {
+    pub address: String,
+    /// `tcp` or `utp`.
+    pub connection: Option<String>,
+    /// The client it announced (from the extended handshake), when it did.
+    pub client: Option<String>,
+    /// Payload bytes received from it and sent to it.
+    pub downloaded: u64,
+    pub uploaded: u64,
 }
 
 /// One torrent in full.
@@ -68,6 +88,8 @@ pub struct TorrentDetails {
     pub files: Vec<FileView>,
     pub trackers: Vec<String>,
     pub pieces: PieceCounts,
+    /// The peers connected now.
+    pub peer_list: Vec<PeerView>,
     /// Payload bytes received since the server started (for this torrent).
     pub downloaded_session: u64,
     pub save_path: Option<String>,
@@ -119,4 +141,13 @@ pub struct Statistics {
     pub total_downloaded: u64,
     pub total_uploaded: u64,
     pub max_concurrent: usize,
+    /// Space on the file system of `DOWNLOAD_PATH`, when it can be read.
+    pub disk: Option<DiskSpace>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiskSpace {
+    pub free_bytes: u64,
+    pub total_bytes: u64,
 }

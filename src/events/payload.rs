@@ -69,7 +69,8 @@ pub struct Metadata {
     pub total_bytes: u64,
 }
 
-/// `torrent:progress`: the moving numbers of a torrent, sent when one of them changed.
+/// `torrent:progress`: the moving numbers of a torrent, sent when one of them changed
+/// while it moves, and when a torrent at rest changes state or place in the queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
@@ -85,6 +86,8 @@ pub struct Progress {
     pub downloaded: u64,
     pub uploaded: u64,
     pub ratio: f64,
+    /// 1-based place in the download queue while queued.
+    pub queue_position: Option<usize>,
 }
 
 impl From<&TorrentView> for Progress {
@@ -102,6 +105,7 @@ impl From<&TorrentView> for Progress {
             downloaded: v.downloaded,
             uploaded: v.uploaded,
             ratio: v.ratio,
+            queue_position: v.queue_position,
         }
     }
 }
