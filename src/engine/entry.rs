@@ -49,6 +49,8 @@ pub(crate) struct Entry {
     /// What the last `torrent:progress` event said, to send only changes.
     pub last_progress: Option<crate::events::payload::Progress>,
     pub last_state: Option<TorrentState>,
+    /// State and queue place as last announced for a move in the queue.
+    pub queue_place: Option<(TorrentState, Option<usize>)>,
 }
 
 impl Entry {
@@ -70,6 +72,7 @@ impl Entry {
             paths,
             last_progress: None,
             last_state: None,
+            queue_place: None,
         }
     }
 

@@ -23,8 +23,9 @@ use super::{
 };
 use crate::InfoHash;
 use crate::config::EngineConfig;
-use crate::events::payload::{Failure, Metadata, QueueStats, QueueUpdated};
+use crate::events::payload::{Failure, Metadata, Progress, QueueStats, QueueUpdated};
 use crate::events::{Draft, Event};
+use crate::view::TorrentState;
 
 impl Engine {
     /// Hands a torrent whose metadata is known to librqbit, paused: it checks what is on
@@ -114,6 +115,7 @@ impl Engine {
         let counts = {
             let mut map = lock(&self.torrents);
             let counts = assign_slots(&mut map, max);
+            let moves = queue_moves(&mut map);
             for (hash, e) in map.iter_mut() {
                 let desired = e.desired();
                 if desired == Desired::Stop || e.is_complete() {
@@ -135,9 +137,10 @@ impl Engine {
                     _ => {}
                 }
             }
-            counts
+            (counts, moves)
         };
-        self.announce_queue(ops, counts).await;
+        let (counts, moves) = counts;
+        self.announce_queue(ops, counts, moves).await;
         for h in to_stop {
             if let Err(err) = self.session.pause(&h).await {
                 tracing::debug!(error = %err, "pause");
@@ -155,20 +158,34 @@ impl Engine {
         }
     }
 
-    /// Emits `queue:updated` when the number of downloading or waiting torrents changed.
-    async fn announce_queue(&self, _ops: &Ops<'_>, counts: (usize, usize)) {
-        if *lock(&self.last_queue) == Some(counts) {
+    /// Emits `queue:updated` when the number of downloading or waiting torrents changed,
+    /// with a `torrent:progress` for each torrent that moved in the queue.
+    async fn announce_queue(&self, _ops: &Ops<'_>, counts: (usize, usize), moves: Vec<Move>) {
+        let counted = *lock(&self.last_queue) != Some(counts);
+        let mut drafts: Vec<Draft> = moves.iter().map(|m| m.draft.clone()).collect();
+        if counted {
+            let stats = QueueStats {
+                active_count: counts.0,
+                queued_count: counts.1,
+            };
+            drafts.push(Draft::global(Event::QueueUpdated(QueueUpdated { stats })));
+        }
+        if drafts.is_empty() {
             return;
         }
-        let (active, queued) = counts;
-        let stats = QueueStats {
-            active_count: active,
-            queued_count: queued,
-        };
-        let event = Event::QueueUpdated(QueueUpdated { stats });
-        match self.bus.emit(vec![Draft::global(event)]).await {
-            Ok(()) => *lock(&self.last_queue) = Some(counts),
-            Err(e) => tracing::warn!(error = %e, "announcing the queue; will retry"),
+        if let Err(e) = self.bus.emit(drafts).await {
+            // Not marked as told: the next reconcile announces them again.
+            tracing::warn!(error = %e, "announcing the queue; will retry");
+            return;
+        }
+        if counted {
+            *lock(&self.last_queue) = Some(counts);
+        }
+        let mut map = lock(&self.torrents);
+        for m in moves {
+            if let Some(e) = map.get_mut(&m.hash) {
+                e.queue_place = Some(m.place);
+            }
         }
     }
 
@@ -393,6 +410,42 @@ impl Engine {
             },
         }
     }
+}
+
+/// A torrent that entered, left or moved in the queue, and its announcement.
+pub(super) struct Move {
+    hash: InfoHash,
+    place: (TorrentState, Option<usize>),
+    draft: Draft,
+}
+
+/// The torrents whose place in the queue changed since it was last announced: demoted
+/// to it, promoted out of it, or moved in it. A first sight is only remembered (the
+/// torrent is in every client's list already, with its place).
+fn queue_moves(map: &mut Torrents) -> Vec<Move> {
+    let mut moves = Vec::new();
+    for (hash, e) in map.iter_mut() {
+        let view = e.view(e.stats().as_ref());
+        let place = (view.state, view.queue_position);
+        let Some(before) = e.queue_place else {
+            e.queue_place = Some(place);
+            continue;
+        };
+        let queued = |s: TorrentState| s == TorrentState::Queued;
+        if before != place && (queued(before.0) || queued(place.0)) {
+            let draft = Draft::torrent(
+                hash,
+                &e.rec.owner_id,
+                Event::Progress(Progress::from(&view)),
+            );
+            moves.push(Move {
+                hash: *hash,
+                place,
+                draft,
+            });
+        }
+    }
+    moves
 }
 
 /// Runs the queue plan over every torrent and marks which hold a download slot and

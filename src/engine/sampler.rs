@@ -275,19 +275,15 @@ fn note_transitions(s: &mut Seen, stats: &TorrentStats, cfg: &EngineConfig, now:
     false
 }
 
-/// `torrent:progress` when something in it changed since the last one (see [`Progress`]).
+/// `torrent:progress` when something in it changed since the last one, while it moves
+/// (moves in the queue are announced by the orchestrator, `queue_moves`).
 fn note_progress(s: &mut Seen, view: &TorrentView) {
     let moving = matches!(
         view.state,
         TorrentState::Downloading | TorrentState::Seeding | TorrentState::Checking
     );
     let progress = Progress::from(view);
-    let last = s.last_progress.as_ref();
-    // At rest, only a new state or queue place is news (a torrent demoted to the
-    // queue, or moved in it); never announced before, it is in the list already.
-    let shifted = last
-        .is_some_and(|l| l.state != progress.state || l.queue_position != progress.queue_position);
-    if last != Some(&progress) && (moving || shifted) {
+    if moving && s.last_progress.as_ref() != Some(&progress) {
         s.events
             .push(event(&s.rec, Event::Progress(progress.clone())));
         s.last_progress = Some(progress);

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use serde_json::json;
 
 use crate::support::app::{SLOW, TestApp, assert_same_tree};
@@ -32,6 +33,35 @@ async fn magnet_download_from_a_librqbit_seeder_matches_the_source() {
     assert_same_tree(
         &content.root(),
         &app.admin_downloads().join("magnet-content"),
+    );
+
+    // What a page draws from the details: every piece set in the bitfield, and the
+    // files end to end from offset 0.
+    let total = done["pieces"]["total"].as_u64().expect("total") as usize;
+    let bits = base64::engine::general_purpose::STANDARD
+        .decode(done["pieces"]["bitfield"].as_str().expect("bitfield"))
+        .expect("base64");
+    assert_eq!(bits.len(), total.div_ceil(8));
+    let set = (0..total).filter(|i| bits[i / 8] & (0x80 >> (i % 8)) != 0);
+    assert_eq!(set.count(), total, "every verified piece is set");
+    let mut offset = 0;
+    for f in done["files"].as_array().expect("files") {
+        assert_eq!(f["offset"], offset, "{f}");
+        offset += f["length"].as_u64().expect("length");
+    }
+    assert_eq!(done["totalBytes"], offset);
+    let (_, stats) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/statistics",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    let (free, size) = (&stats["disk"]["freeBytes"], &stats["disk"]["totalBytes"]);
+    assert!(
+        free.as_u64() > Some(0) && size.as_u64() >= free.as_u64(),
+        "{stats}"
     );
 }
 

@@ -241,6 +241,17 @@ async fn each_piece_is_announced_once_across_a_restart() {
         (t["percentage"].as_f64().unwrap_or(0.0) > 30.0).then_some(())
     })
     .await;
+    // Mid-download, the details list the seeder among the connected peers.
+    let t = app.torrent(&app.admin_token, &hash).await;
+    let peers = t["peerList"].as_array().expect("peerList");
+    let seeder_peer = peers
+        .iter()
+        .find(|p| p["address"] == seeder.addr.to_string());
+    let seeder_peer = seeder_peer.unwrap_or_else(|| panic!("{} in {peers:?}", seeder.addr));
+    assert!(
+        seeder_peer["downloaded"].as_u64() > Some(0),
+        "{seeder_peer}"
+    );
     let dir = app.stop().await;
     collector.abort();
     let mut all = events.lock().unwrap().clone();

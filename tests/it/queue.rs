@@ -128,6 +128,7 @@ async fn raising_a_priority_moves_a_torrent_ahead_in_the_queue() {
     assert_eq!(state(&list, &hashes[0]), "metadata");
     assert_eq!(list[hashes[2].as_str()]["queuePosition"], 2);
 
+    let mut events = app.bus.subscribe();
     let (status, v) = app
         .call(
             reqwest::Method::PUT,
@@ -145,6 +146,19 @@ async fn raising_a_priority_moves_a_torrent_ahead_in_the_queue() {
     );
     assert_eq!(list[hashes[0].as_str()]["queuePosition"], 1);
     assert_eq!(list[hashes[1].as_str()]["queuePosition"], 2);
+    // The demoted torrent says so in a torrent:progress of its own, with its place.
+    let demoted = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let e = events.recv().await.expect("bus open");
+            if e.kind == "torrent:progress" && e.info_hash.as_deref() == Some(hashes[0].as_str()) {
+                break e;
+            }
+        }
+    })
+    .await
+    .expect("a torrent:progress for the demoted torrent");
+    assert_eq!(demoted.data["state"], "queued", "{demoted:?}");
+    assert_eq!(demoted.data["queuePosition"], 1, "{demoted:?}");
 
     // Pausing the active one hands the slot to the next in line.
     app.call(
