@@ -1,9 +1,21 @@
 # TorrentEdge server image: a release build on Debian, run as an unprivileged user.
+# The dashboard is built first and embedded in the binary.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build
+
 FROM rust:1-bookworm AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY .env.example ./
+COPY --from=web /web/dist ./web/dist
 RUN cargo build --release --locked --bin torrentedge
 
 FROM debian:bookworm-slim

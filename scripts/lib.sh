@@ -103,6 +103,19 @@ deps_node() {
     fi
 }
 
+# The dashboard: web/'s packages (npm ci when the lock file is newer than the install)
+# and its build into web/dist, which the server embeds. esbuild takes about a second.
+build_web() {
+    apt_install node:nodejs npm:npm
+    local lock=web/package-lock.json installed=web/node_modules/.package-lock.json
+    if [[ ! -f $installed || $lock -nt $installed ]]; then
+        step "npm ci in web"
+        quietly npm ci --prefix web --no-audit --no-fund
+    fi
+    step "building the dashboard (web/dist)"
+    quietly npm --prefix web run build
+}
+
 # What rdkafka's bundled librdkafka needs to build (cmake, the libcurl headers), and
 # tansu, the Kafka-API broker the tests and the events benchmark run on loopback.
 # tansu is built from crates.io once per machine (slow).

@@ -42,17 +42,24 @@ install_deps() {
     deps_rust
     deps_tansu
     deps_node
+    build_web
     deps_python
     # nginx-light: the shipped nginx config runs in front of the server in a test;
     # prometheus: its promtool checks /metrics; redis-server: the Redis cache's tests
-    # start their own on loopback.
-    install_bittorrent_tools nginx:nginx-light promtool:prometheus redis-server:redis-server
+    # start their own on loopback; chromium: the dashboard's browser test.
+    install_bittorrent_tools nginx:nginx-light promtool:prometheus redis-server:redis-server \
+        chromium:chromium
     stop_system_services nginx prometheus redis-server
 }
 
 check_format() {
     step "cargo fmt --check"
     cargo fmt --check
+}
+
+check_web() {
+    step "tsc --noEmit (web)"
+    quietly npm --prefix web run check
 }
 
 check_lints() {
@@ -75,6 +82,7 @@ run_tests() {
 main() {
     install_deps
     check_format
+    check_web
     check_lints
     run_tests
     step "all checks passed"

@@ -22,6 +22,7 @@ use crate::events::SinkHealth;
 use crate::events::kafka::KafkaSink;
 use crate::gateway;
 use crate::store::{DynStore, MeteredStore, MongoStore, SqliteStore};
+use crate::web;
 
 /// What every edge (REST, Socket.IO) can reach. Owned here, so no edge depends on
 /// another's types.
@@ -49,6 +50,7 @@ pub struct App {
     cancel: CancellationToken,
     shutdown_timeout: std::time::Duration,
     kafka: Option<Arc<KafkaSink>>,
+    web_dir: Option<std::path::PathBuf>,
 }
 
 /// How long shutdown waits for the Kafka sink to relay what is left; the rest stays in
@@ -175,6 +177,7 @@ impl App {
             cancel,
             shutdown_timeout: config.shutdown_timeout,
             kafka,
+            web_dir: config.web_dir.clone(),
         })
     }
 
@@ -208,7 +211,13 @@ impl App {
         tokio::spawn(watch_signals(cancel.clone()));
         let engine = self.state.engine.clone();
         let socketio = gateway::layer(&self.state, cancel.child_token());
-        let router = api::router(self.state).layer(socketio);
+        let assets = match &self.web_dir {
+            Some(dir) => web::Assets::Dir(dir.clone()),
+            None => web::Assets::Embedded,
+        };
+        let router = api::router(self.state)
+            .merge(web::router(assets))
+            .layer(socketio);
         let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -20,6 +20,7 @@
 //!   cached metadata) in process or in Redis, falling back in process while Redis is down.
 //! - [`api`] is the REST edge: thin axum handlers that extract, call and map errors.
 //! - [`gateway`] is the Socket.IO edge: authenticated sockets get the bus events they may see.
+//! - [`web`] serves the dashboard built from `web/` (embedded in release builds).
 //! - [`telemetry`] is the Prometheus recorder behind `/metrics`.
 //! - [`app`] wires everything, owns the edges' shared state ([`app::Services`]), binds the
 //!   listener and owns graceful shutdown.
@@ -39,6 +40,7 @@ pub mod info_hash;
 pub mod store;
 pub mod telemetry;
 pub mod view;
+pub mod web;
 
 pub use info_hash::InfoHash;
 

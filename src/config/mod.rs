@@ -63,6 +63,9 @@ pub struct Config {
     pub mongodb_uri: Option<String>,
     /// The Redis cache and login limiter; `None`: in-process (see [`RedisConfig`]).
     pub redis: Option<RedisConfig>,
+    /// Serve the dashboard from this folder (a `web/dist` build) instead of the one built
+    /// into the binary (`WEB_DIR`, for development).
+    pub web_dir: Option<PathBuf>,
     /// When set, `GET /metrics` takes `Authorization: Bearer <METRICS_TOKEN>`
     /// (`METRICS_TOKEN`, at least 16 characters); unset, it is open.
     pub metrics_token: Option<String>,
@@ -225,6 +228,7 @@ impl Config {
             kafka,
             mongodb_uri: mongodb_uri(&v)?,
             redis: redis_config(&v)?,
+            web_dir: v.get("WEB_DIR").map(PathBuf::from),
             metrics_token: metrics_token(&v)?,
             engine: engine_config(&v, peer_host)?,
             auth: auth_config(&v)?,
