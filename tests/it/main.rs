@@ -7,6 +7,7 @@ mod bad_input;
 
 mod binary;
 mod crash;
+mod dashboard;
 mod deploy;
 mod download;
 mod events;
