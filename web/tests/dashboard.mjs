@@ -284,6 +284,10 @@ try {
   await shots(page, 'overview');
   await page.getByRole('link', { name: 'Admin' }).click();
   await page.getByRole('cell', { name: 'bob' }).waitFor();
+  await page.getByLabel('Torrents downloading at once').fill('7');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Saved.').waitFor();
+  check((await rest('GET', '/api/settings')).body.maxConcurrentTorrents === 7, 'the download slots saved from the page are in REST');
   await page.getByRole('link', { name: 'Torrents' }).click();
   await row(page, FILE_HASH).waitFor();
   await shots(page, 'list');
@@ -295,7 +299,22 @@ try {
   const after = await fetch(`${BASE}/api/torrents`, { headers: { authorization: `Bearer ${token}` } });
   check(after.status === 401, 'the signed-out access token is refused');
 
-  // 11. No console errors and no failed requests, but for the socket's reconnection
+  // 11. A session whose renewal is refused goes back to the sign-in page.
+  const stale = await openPage('stale');
+  await signIn(stale.page, 'bob', bobPassword);
+  await stale.page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem('torrentedge.session'));
+    s.refreshToken = 'not-a-refresh-token';
+    s.expiresAt = Date.now() - 1000;
+    localStorage.setItem('torrentedge.session', JSON.stringify(s));
+  });
+  await stale.page.reload();
+  await stale.page.getByRole('button', { name: 'Sign in' }).waitFor();
+  const refused = stale.record.problems.filter((p) => !/HTTP 401 .*\/api\/auth\/refresh|status of 401/.test(p.what));
+  check(refused.length === 0, `a refused renewal signs out, and only its 401 is logged ${JSON.stringify(refused.map((p) => p.what))}`);
+  await stale.context.close();
+
+  // 12. No console errors and no failed requests, but for the socket's reconnection
   // attempts while the server was down and the refused duplicate.
   const expected = (p) =>
     (p.t >= restartFrom && p.t <= restartUntil + 1_000 && p.what.includes('/socket.io/')) ||
