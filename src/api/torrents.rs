@@ -13,8 +13,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Json, Query};
 use crate::InfoHash;
+use crate::engine::list::{ListQuery, SortKey};
 use crate::engine::{AddOptions, TorrentInput};
 use crate::store::Priority;
+use crate::view::TorrentState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -160,8 +162,62 @@ fn parse_priority(p: Option<&str>) -> Result<Priority, ApiError> {
     }
 }
 
-async fn list(State(s): State<AppState>, user: AuthUser) -> impl IntoResponse {
-    axum::Json(s.engine.list(&user.actor()))
+/// `GET /api/torrents` parameters, all optional: `state` (one or several, comma
+/// separated), `sort` (a [`SortKey`] name, default `added`), `order` (`asc` or `desc`),
+/// `offset` and `limit` (1 to 10000). The body stays the plain array; the number of
+/// matching torrents is in `X-Total-Count`.
+#[derive(Deserialize)]
+struct ListParams {
+    state: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+impl ListParams {
+    fn query(self) -> Result<ListQuery, ApiError> {
+        let bad = |m: String| ApiError::bad_request("invalid_query", m);
+        let mut states = Vec::new();
+        for name in self.state.iter().flat_map(|s| s.split(',')).map(str::trim) {
+            let state = TorrentState::ALL.into_iter().find(|s| s.name() == name);
+            let names = TorrentState::ALL.map(TorrentState::name).join(", ");
+            states.push(state.ok_or_else(|| bad(format!("state must be one of {names}")))?);
+        }
+        let sort = match self.sort.as_deref() {
+            None => SortKey::default(),
+            Some(k) => SortKey::parse(k)
+                .ok_or_else(|| bad(format!("sort must be one of {}", SortKey::NAMES.join(", "))))?,
+        };
+        let descending = match self.order.as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(bad("order must be asc or desc".into())),
+        };
+        if self.limit.is_some_and(|l| !(1..=MAX_PAGE).contains(&l)) {
+            return Err(bad(format!("limit must be 1 to {MAX_PAGE}")));
+        }
+        Ok(ListQuery {
+            states,
+            sort,
+            descending,
+            offset: self.offset.unwrap_or(0),
+            limit: self.limit,
+        })
+    }
+}
+
+/// The largest `limit` of one list page.
+const MAX_PAGE: usize = 10_000;
+
+async fn list(
+    State(s): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<ListParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = s.engine.list_page(&user.actor(), &params.query()?);
+    let total = [("x-total-count", page.total.to_string())];
+    Ok((total, axum::Json(page.torrents)))
 }
 
 /// The `:infoHash` of a torrent's path. A malformed hash names no torrent: 404, as

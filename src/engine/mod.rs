@@ -21,6 +21,7 @@
 mod entry;
 pub mod files;
 mod hooks;
+pub mod list;
 mod orchestrate;
 pub mod queue;
 mod sampler;
@@ -488,6 +489,11 @@ impl Engine {
             .collect();
         out.sort_by(|a, b| (a.added_at, &a.info_hash).cmp(&(b.added_at, &b.info_hash)));
         out
+    }
+
+    /// One page of the torrents the actor may see (see [`list::ListQuery`]).
+    pub fn list_page(&self, actor: &Actor, query: &list::ListQuery) -> list::Page {
+        list::select(self.list(actor), query)
     }
 
     fn view_of(&self, actor: &Actor, hash: &InfoHash) -> Result<TorrentView> {

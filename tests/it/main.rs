@@ -14,6 +14,7 @@ mod events;
 mod integrity;
 mod kafka;
 mod lifecycle;
+mod list_api;
 mod login_load;
 mod metrics;
 mod mongo_outage;
