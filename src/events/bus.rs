@@ -272,6 +272,7 @@ fn stamp(d: Draft, seq: u64, ts: i64) -> Envelope {
         info_hash: d.info_hash.map(|h| h.to_string()),
         user_id: d.user_id,
         data: payload(&d.event),
+        encoded: Default::default(),
     }
 }
 

@@ -1,7 +1,10 @@
 //! The event contract: the event types, named as clients see them, and the envelope
 //! every sink receives.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::payload::Event;
@@ -69,7 +72,7 @@ impl EventType {
 
 /// One event as every sink sees it: the envelope with the payload's fields beside it,
 /// so `event.percentage` reads like the seed's clients expect.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
     /// Unique (UUID v4): consumers deduplicate by it.
@@ -87,11 +90,45 @@ pub struct Envelope {
     /// removes those, so the serialized event has each key once.
     #[serde(flatten)]
     pub data: Map<String, Value>,
+    /// This envelope as JSON, made once on first use ([`Envelope::json`]): an event
+    /// goes to every socket that may see it, serialized once for all of them.
+    #[serde(skip)]
+    pub(crate) encoded: OnceLock<Box<RawValue>>,
+}
+
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.id,
+            self.seq,
+            &self.kind,
+            self.ts,
+            &self.info_hash,
+            &self.user_id,
+            &self.data,
+        ) == (
+            &other.id,
+            other.seq,
+            &other.kind,
+            other.ts,
+            &other.info_hash,
+            &other.user_id,
+            &other.data,
+        )
+    }
 }
 
 impl Envelope {
     /// The envelope's own keys, as serialized.
     pub const FIELDS: [&str; 6] = ["id", "seq", "type", "ts", "infoHash", "userId"];
+
+    /// The envelope serialized, computed on the first call and kept.
+    pub fn json(&self) -> &RawValue {
+        self.encoded.get_or_init(|| {
+            // Strings, numbers and JSON maps with string keys: it always serializes.
+            serde_json::value::to_raw_value(self).expect("an envelope serializes")
+        })
+    }
 
     pub fn event_type(&self) -> Option<EventType> {
         EventType::from_name(&self.kind)
@@ -111,7 +148,22 @@ impl Envelope {
 
 #[cfg(test)]
 mod tests {
-    use super::EventType;
+    use super::{Envelope, EventType};
+    use serde_json::json;
+
+    #[test]
+    fn the_kept_json_is_the_envelope_serialized() {
+        let e: Envelope = serde_json::from_value(json!({
+            "id": "a", "seq": 7, "type": "torrent:progress", "ts": 5,
+            "infoHash": "00", "percentage": 12.5, "peers": {"connected": 1, "total": 2}
+        }))
+        .unwrap();
+        let once = e.json().get().to_owned();
+        assert_eq!(once, serde_json::to_string(&e).unwrap());
+        assert!(std::ptr::eq(e.json(), e.json()), "made once, then kept");
+        let back: Envelope = serde_json::from_str(&once).unwrap();
+        assert_eq!(back, e);
+    }
 
     #[test]
     fn names_round_trip() {

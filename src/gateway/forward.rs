@@ -122,7 +122,7 @@ impl Forwarder {
         if !delivers(&self.actor, |h| self.conn.is_subscribed(h), e) {
             return Ok(());
         }
-        send(&self.socket, &e.kind, e).await?;
+        send(&self.socket, &e.kind, e.json()).await?;
         metrics::counter!("torrentedge_socketio_deliveries_total").increment(1);
         Ok(())
     }
@@ -190,6 +190,7 @@ mod tests {
             info_hash: hash.map(str::to_owned),
             user_id: owner.map(str::to_owned),
             data: Map::new(),
+            encoded: Default::default(),
         }
     }
 
