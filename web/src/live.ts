@@ -5,7 +5,7 @@
 
 import { io, type Socket } from 'socket.io-client';
 import { api } from './api';
-import { accessToken, onSession, renew, session } from './auth';
+import { accessToken, onSession, renew } from './auth';
 import {
   apply,
   changed,
@@ -54,7 +54,8 @@ function reload(why: string): Promise<void> {
       pending = [];
       for (const e of queued) apply(e);
       // Stream progress for every torrent in the list (new ones are added as they come).
-      socket?.emit('authenticate', authObject(session()?.accessToken ?? ''));
+      const token = await accessToken();
+      if (token) socket?.emit('authenticate', authObject(token));
     } finally {
       loading = null;
     }
