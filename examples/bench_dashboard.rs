@@ -26,8 +26,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use torrentedge::InfoHash;
-use torrentedge::app::App;
-use torrentedge::config::Config;
 use torrentedge::events::payload::Progress;
 use torrentedge::events::{Draft, Event};
 use torrentedge::view::{PeerCounts, TorrentState};
@@ -60,30 +58,14 @@ fn options() -> anyhow::Result<Options> {
     Ok(o)
 }
 
+#[path = "common/server.rs"]
+mod common;
+use common::BenchServer;
+
 fn random_hex(bytes: usize) -> String {
     (0..bytes)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect()
-}
-
-async fn call(
-    http: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    path: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let mut req = http.post(format!("{base}{path}")).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req.send().await?;
-    let status = res.status();
-    let value: Value = res.json().await?;
-    if !status.is_success() {
-        bail!("POST {path}: {status} {value}");
-    }
-    Ok(value)
 }
 
 /// One round of progress for the active torrents, as the engine's sampler writes it.
@@ -121,43 +103,14 @@ fn round(hashes: &[InfoHash], owner: &str, n: u64) -> Vec<Draft> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
-    let dir = tempfile::tempdir()?;
-    let password = random_hex(16);
-    let path = |p: &str| dir.path().join(p).display().to_string();
-    let vars = [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".into()),
-        ("PEER_HOST", "127.0.0.1".into()),
-        ("PEER_PORT", "0".into()),
-        ("ENABLE_DHT", "false".into()),
-        ("ENABLE_LSD", "false".into()),
-        ("ADMIN_PASSWORD", password.clone()),
-        ("DATA_DIR", path("data")),
-        ("DOWNLOAD_PATH", path("downloads")),
-    ];
-    let config = Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone())))?;
-    let app = App::build(config).await?;
-    let base = format!("http://{}", app.local_addr());
-    let (bus, shutdown) = (app.bus(), app.shutdown_token());
-    let server = tokio::spawn(app.run());
-
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let login = json!({ "username": "admin", "password": password });
-    let pair = call(&http, &base, None, "/api/auth/login", login).await?;
-    let token = pair["accessToken"].as_str().context("token")?.to_owned();
-    let me: Value = http
-        .get(format!("{base}/api/users/me"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let owner = me["id"].as_str().context("user id")?.to_owned();
+    let server = BenchServer::start(&[]).await?;
+    let (base, password, owner) = (&server.base, &server.password, &server.user_id);
+    let bus = server.bus.clone();
     let mut hashes = Vec::new();
     for i in 0..o.torrents {
         let magnet = format!("magnet:?xt=urn:btih:{}&dn=bench-{i}", random_hex(20));
         let body = json!({ "magnetURI": magnet, "paused": true });
-        let t = call(&http, &base, Some(&token), "/api/torrents", body).await?;
+        let t = server.post("/api/torrents", body).await?;
         hashes.push(InfoHash::parse(t["infoHash"].as_str().context("hash")?)?);
     }
     let active = &hashes[..o.active];
@@ -167,8 +120,8 @@ async fn main() -> anyhow::Result<()> {
     let mut page = Command::new("node")
         .arg(format!("{web}/tests/bench-dashboard.mjs"))
         .current_dir(web)
-        .env("TE_BASE", &base)
-        .env("TE_ADMIN_PASSWORD", &password)
+        .env("TE_BASE", base)
+        .env("TE_ADMIN_PASSWORD", password)
         .env("TE_EXPECT", o.torrents.to_string())
         .env("TE_SECONDS", o.seconds.to_string())
         .stdout(Stdio::piped())
@@ -180,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     let mut source = None;
     while let Some(line) = lines.next_line().await? {
         if line == "READY" {
-            let (bus, active, owner) = (bus.clone(), active.to_vec(), owner.clone());
+            let (bus, active, owner) = (bus.clone(), active.to_vec(), owner.to_owned());
             source = Some(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 for n in 0.. {
@@ -200,8 +153,7 @@ async fn main() -> anyhow::Result<()> {
         s.abort();
     }
     let status = page.wait().await?;
-    shutdown.cancel();
-    let _ = server.await;
+    server.stop().await;
     let r = result.with_context(|| format!("the page measured nothing ({status})"))?;
     print_table(&o, &r);
     Ok(())

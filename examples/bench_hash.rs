@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use librqbit_sha1_wrapper::{ISha1, Sha1};
 use serde_json::Value;
-use torrentedge::app::App;
-use torrentedge::config::Config;
+
+#[path = "common/server.rs"]
+mod common;
+use common::BenchServer;
 
 struct Options {
     mib: usize,
@@ -83,14 +85,16 @@ fn openssl_speed() -> Option<f64> {
 
 /// MiB/s of the real server checking a complete torrent already on disk.
 async fn engine_check(data: &[u8], piece: usize) -> anyhow::Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let content = dir.path().join("content");
-    std::fs::create_dir_all(content.join("bench-hash"))?;
-    std::fs::write(content.join("bench-hash/data.bin"), data)?;
-    std::fs::write(content.join("bench-hash/small.bin"), b"x")?;
+    let server = BenchServer::start(&[("ENGINE_TICK_MS", "50")]).await?;
+    let (http, base, token) = (&server.http, &server.base, &server.token);
+    // The data where the engine will look for it: the user's folder.
+    let content = server.user_downloads().join("bench-hash");
+    std::fs::create_dir_all(&content)?;
+    std::fs::write(content.join("data.bin"), data)?;
+    std::fs::write(content.join("small.bin"), b"x")?;
     let spawner = librqbit::spawn_utils::BlockingSpawner::new(2);
     let torrent = librqbit::create_torrent(
-        &content.join("bench-hash"),
+        &content,
         librqbit::CreateTorrentOptions {
             name: Some("bench-hash"),
             trackers: vec![],
@@ -101,49 +105,6 @@ async fn engine_check(data: &[u8], piece: usize) -> anyhow::Result<f64> {
     .await?;
     let bytes = torrent.as_bytes()?.to_vec();
 
-    let password = "bench-hash-password-1";
-    let path = |p: &str| dir.path().join(p).display().to_string();
-    let vars = [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", "0".into()),
-        ("PEER_HOST", "127.0.0.1".into()),
-        ("PEER_PORT", "0".into()),
-        ("ENABLE_DHT", "false".into()),
-        ("ENABLE_LSD", "false".into()),
-        ("ENGINE_TICK_MS", "50".into()),
-        ("ADMIN_PASSWORD", password.into()),
-        ("DATA_DIR", path("data")),
-        ("DOWNLOAD_PATH", path("downloads")),
-    ];
-    let config = Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone())))?;
-    let app = App::build(config).await?;
-    let base = format!("http://{}", app.local_addr());
-    let shutdown = app.shutdown_token();
-    let server = tokio::spawn(app.run());
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&serde_json::json!({ "username": "admin", "password": password }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["accessToken"].as_str().context("token")?.to_owned();
-    let me: Value = http
-        .get(format!("{base}/api/users/me"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    // The data where the engine will look for it: the user's folder.
-    let user_dir = dir
-        .path()
-        .join("downloads/users")
-        .join(me["id"].as_str().context("id")?);
-    std::fs::create_dir_all(&user_dir)?;
-    std::fs::rename(content.join("bench-hash"), user_dir.join("bench-hash"))?;
-
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(bytes).file_name("bench-hash.torrent"),
@@ -151,7 +112,7 @@ async fn engine_check(data: &[u8], piece: usize) -> anyhow::Result<f64> {
     let start = Instant::now();
     let added: Value = http
         .post(format!("{base}/api/torrents"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .multipart(form)
         .send()
         .await?
@@ -161,7 +122,7 @@ async fn engine_check(data: &[u8], piece: usize) -> anyhow::Result<f64> {
     loop {
         let t: Value = http
             .get(format!("{base}/api/torrents/{hash}"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .send()
             .await?
             .json()
@@ -175,8 +136,7 @@ async fn engine_check(data: &[u8], piece: usize) -> anyhow::Result<f64> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = start.elapsed().as_secs_f64();
-    shutdown.cancel();
-    let _ = server.await;
+    server.stop().await;
     Ok(data.len() as f64 / 1_048_576.0 / secs)
 }
 

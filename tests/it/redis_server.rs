@@ -109,6 +109,19 @@ async fn battery(app: &TestApp) {
     assert_eq!(seen.last().unwrap().1, StatusCode::UNAUTHORIZED, "{seen:?}");
 }
 
+/// Waits until the server's health says it uses Redis again.
+async fn back_on_redis(app: &TestApp) {
+    wait_for(
+        "the server to use Redis again",
+        Duration::from_secs(20),
+        || async {
+            let (_, body) = health(app, None).await;
+            (body["status"] == "ok").then_some(())
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_mid_run_degrades_without_errors_and_recovers() {
     let mut redis = Redis::start().await;
@@ -131,15 +144,7 @@ async fn redis_killed_mid_run_degrades_without_errors_and_recovers() {
     // Back on the same port, empty: the server uses it again, and the access tokens
     // revoked meanwhile are copied to it.
     redis.restart().await;
-    wait_for(
-        "the server to use Redis again",
-        Duration::from_secs(20),
-        || async {
-            let (_, body) = health(&app, None).await;
-            (body["status"] == "ok").then_some(())
-        },
-    )
-    .await;
+    back_on_redis(&app).await;
     let revoked = redis.keys("torrentedge:revoked:").await;
     assert!(!revoked.is_empty(), "no revocation was copied to Redis");
     battery(&app).await;
@@ -150,13 +155,5 @@ async fn redis_killed_mid_run_degrades_without_errors_and_recovers() {
     let (_, body) = health(&app, None).await;
     assert_eq!(body["status"], "degraded");
     redis.thaw();
-    wait_for(
-        "the server to use Redis again",
-        Duration::from_secs(20),
-        || async {
-            let (_, body) = health(&app, None).await;
-            (body["status"] == "ok").then_some(())
-        },
-    )
-    .await;
+    back_on_redis(&app).await;
 }
