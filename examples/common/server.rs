@@ -31,10 +31,19 @@ pub struct BenchServer {
 impl BenchServer {
     /// Starts a server with `extra` variables on top of the loopback defaults.
     pub async fn start(extra: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
         let password: String = (0..16)
             .map(|_| format!("{:02x}", rand::random::<u8>()))
             .collect();
+        Self::start_in(tempfile::tempdir()?, password, extra).await
+    }
+
+    /// [`BenchServer::start`] on the state in `dir` (of a server stopped with
+    /// [`BenchServer::stop_keeping_state`]).
+    pub async fn start_in(
+        dir: TempDir,
+        password: String,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let path = |p: &str| dir.path().join(p).display().to_string();
         let mut vars: Vec<(String, String)> = [
             ("HOST", "127.0.0.1"),
@@ -107,7 +116,13 @@ impl BenchServer {
     }
 
     pub async fn stop(self) {
+        self.stop_keeping_state().await;
+    }
+
+    /// Stops the server; returns its state and the administrator's password.
+    pub async fn stop_keeping_state(self) -> (TempDir, String) {
         self.shutdown.cancel();
         let _ = self.join.await;
+        (self.dir, self.password)
     }
 }
