@@ -21,7 +21,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -37,30 +37,19 @@ struct Options {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options {
-        torrents: 1000,
-        active: 100,
-        seconds: 20,
+    let [torrents, active, seconds] =
+        common::options(["--torrents", "--active", "--seconds"], [1000, 100, 20])?;
+    let o = Options {
+        torrents: torrents as usize,
+        active: active.min(torrents) as usize,
+        seconds,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--torrents" => o.torrents = value.parse()?,
-            "--active" => o.active = value.parse()?,
-            "--seconds" => o.seconds = value.parse()?,
-            _ => bail!("unknown option {flag}"),
-        }
-    }
-    o.active = o.active.min(o.torrents);
     Ok(o)
 }
 
-#[path = "common/server.rs"]
+#[path = "common/mod.rs"]
 mod common;
-use common::BenchServer;
+use common::server::BenchServer;
 
 fn random_hex(bytes: usize) -> String {
     (0..bytes)

@@ -22,9 +22,9 @@ use anyhow::{Context, bail};
 use librqbit_sha1_wrapper::{ISha1, Sha1};
 use serde_json::Value;
 
-#[path = "common/server.rs"]
+#[path = "common/mod.rs"]
 mod common;
-use common::BenchServer;
+use common::server::BenchServer;
 
 struct Options {
     mib: usize,
@@ -32,21 +32,11 @@ struct Options {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options {
-        mib: 1024,
-        piece_kib: 1024,
+    let [mib, piece_kib] = common::options(["--mib", "--piece-kib"], [1024, 1024])?;
+    let o = Options {
+        mib: mib as usize,
+        piece_kib: piece_kib as usize,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--mib" => o.mib = value.parse()?,
-            "--piece-kib" => o.piece_kib = value.parse()?,
-            _ => bail!("unknown option {flag}"),
-        }
-    }
     Ok(o)
 }
 

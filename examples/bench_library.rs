@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-#[path = "common/server.rs"]
+#[path = "common/mod.rs"]
 mod common;
-use common::BenchServer;
+use common::server::BenchServer;
 
 struct Options {
     torrents: usize,
@@ -29,23 +29,13 @@ struct Options {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options {
-        torrents: 1000,
-        connections: 16,
-        seconds: 10,
+    let [torrents, connections, seconds] =
+        common::options(["--torrents", "--connections", "--seconds"], [1000, 16, 10])?;
+    let o = Options {
+        torrents: torrents as usize,
+        connections: connections as usize,
+        seconds,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--torrents" => o.torrents = value.parse()?,
-            "--connections" => o.connections = value.parse()?,
-            "--seconds" => o.seconds = value.parse()?,
-            _ => bail!("unknown option {flag}"),
-        }
-    }
     Ok(o)
 }
 

@@ -20,9 +20,4 @@ source scripts/lib.sh
 
 apt_install cmake:cmake g++:g++ curl-config:libcurl4-openssl-dev chromium:chromium
 build_web
-step "building examples/bench_dashboard.rs (release)"
-quietly cargo build --release --example bench_dashboard
-step "running the benchmark"
-uname -srm
-nproc | sed 's/^/cores: /'
-timeout "${BENCH_TIMEOUT:-900}" target/release/examples/bench_dashboard "$@"
+run_bench_example bench_dashboard "$@"

@@ -15,9 +15,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 
 apt_install cmake:cmake g++:g++ curl-config:libcurl4-openssl-dev openssl:openssl
-step "building examples/bench_hash.rs (release)"
-quietly cargo build --release --example bench_hash
-step "running the benchmark"
-nproc | sed 's/^/cores: /'
-grep -m1 'model name' /proc/cpuinfo || true
-timeout "${BENCH_TIMEOUT:-900}" target/release/examples/bench_hash "$@"
+run_bench_example bench_hash "$@"

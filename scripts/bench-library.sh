@@ -15,8 +15,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 
 apt_install cmake:cmake g++:g++ curl-config:libcurl4-openssl-dev wrk:wrk
-step "building examples/bench_library.rs (release)"
-quietly cargo build --release --example bench_library
-step "running the benchmark"
-nproc | sed 's/^/cores: /'
-timeout "${BENCH_TIMEOUT:-900}" target/release/examples/bench_library "$@"
+run_bench_example bench_library "$@"

@@ -103,6 +103,18 @@ deps_node() {
     fi
 }
 
+# Builds examples/NAME.rs in release mode and runs it with the remaining arguments,
+# under BENCH_TIMEOUT seconds (default 900), after a line about the machine.
+run_bench_example() {
+    local name=$1
+    shift
+    step "building examples/$name.rs (release)"
+    quietly cargo build --release --example "$name"
+    step "running the benchmark"
+    printf 'cores: %s; %s\n' "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
+    timeout "${BENCH_TIMEOUT:-900}" "target/release/examples/$name" "$@"
+}
+
 # The dashboard: web/'s packages (npm ci when the lock file is newer than the install)
 # and its build into web/dist, which the server embeds. esbuild takes about a second.
 build_web() {

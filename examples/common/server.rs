@@ -1,7 +1,5 @@
 //! The real server embedded for a benchmark: on 127.0.0.1 with port 0, DHT and local
 //! discovery off, state in a temp dir removed at the end, and an administrator signed in.
-//! Included by several benchmarks (`#[path]`); each uses part of it.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
