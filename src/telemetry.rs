@@ -75,6 +75,16 @@ fn describe() {
         "torrentedge_socketio_sockets",
         "Connected Socket.IO sockets"
     );
+    describe_gauge!(
+        "torrentedge_piece_buffer_bytes",
+        Unit::Bytes,
+        "Memory holding pieces being downloaded until they are verified (PIECE_BUFFER_MIB bounds it)"
+    );
+    describe_gauge!(
+        "torrentedge_piece_buffer_peak_bytes",
+        Unit::Bytes,
+        "The most memory piece buffers ever held since the start"
+    );
     describe_counter!(
         "torrentedge_kafka_delivered_total",
         "Events the Kafka broker acknowledged"

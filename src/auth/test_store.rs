@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::store::{
-    Commit, Consumed, DynStore, Millis, OutboxRecord, RefreshToken, Store, StoreError, StoreResult,
-    TorrentRecord, User,
+    Commit, Consumed, DynStore, InfoHash, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
+    StoreError, StoreResult, TorrentRecord, User,
 };
 
 #[derive(Default)]
@@ -210,6 +210,18 @@ impl Store for MemStore {
 
     async fn outbox_len(&self) -> StoreResult<u64> {
         Ok(self.outbox.lock().unwrap().len() as u64)
+    }
+
+    async fn save_resume(&self, _: &ResumeRecord) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn resume(&self, _: &InfoHash) -> StoreResult<Option<ResumeRecord>> {
+        Ok(None)
+    }
+
+    async fn delete_resume(&self, _: &InfoHash) -> StoreResult<bool> {
+        Ok(false)
     }
 }
 

@@ -140,6 +140,10 @@ pub struct EngineConfig {
     /// How often the engine samples torrents (progress, queue, seeding policy).
     /// `ENGINE_TICK_MS`, 10 to 60000.
     pub tick: Duration,
+    /// Memory for pieces being downloaded, kept until verified and then written once
+    /// (all torrents together). `PIECE_BUFFER_MIB`, 0 to 65536 (0 = write every block
+    /// through, as it arrives).
+    pub piece_buffer_bytes: u64,
 }
 
 /// Options of authentication.
@@ -270,6 +274,7 @@ fn engine_config(v: &Vars, peer_host: IpAddr) -> Result<EngineConfig, ConfigErro
         allow_private_urls: v.parse("ALLOW_PRIVATE_URLS", false)?,
         allow_private_trackers: v.parse("ALLOW_PRIVATE_TRACKERS", false)?,
         tick: Duration::from_millis(v.ranged("ENGINE_TICK_MS", 1000, 10..=60_000, " ms")?),
+        piece_buffer_bytes: v.ranged::<u64>("PIECE_BUFFER_MIB", 256, 0..=65_536, " MiB")? << 20,
     })
 }
 

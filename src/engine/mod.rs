@@ -24,9 +24,11 @@ mod hooks;
 pub mod list;
 mod orchestrate;
 pub mod queue;
+mod resume;
 mod sampler;
 mod settings;
 pub mod source;
+mod storage;
 pub mod types;
 
 use std::collections::HashMap;
@@ -106,6 +108,10 @@ pub struct Engine {
     last_queue: Mutex<Option<(usize, usize)>>,
     hooks: Hooks,
     cancel: CancellationToken,
+    /// Fast-resume bitfields, kept in the store.
+    resume: Arc<resume::Resume>,
+    /// Memory for pieces being downloaded (see [`storage`]).
+    piece_buffers: Arc<storage::Budget>,
 }
 
 impl Engine {
@@ -129,7 +135,10 @@ impl Engine {
             .download_path
             .canonicalize()
             .map_err(|e| EngineError::Internal(e.into()))?;
-        let options = orchestrate::session_options(&cfg, &cancel);
+        let resume = resume::Resume::new(store.clone());
+        let piece_buffers = storage::Budget::new(cfg.piece_buffer_bytes);
+        let factory = storage::WriteBackFactory::new(piece_buffers.clone(), resume.clone());
+        let options = orchestrate::session_options(&cfg, &cancel, factory, resume.clone());
         let session = Session::new_with_opts(download_path.clone(), options)
             .await
             .map_err(EngineError::Internal)?;
@@ -148,6 +157,8 @@ impl Engine {
             last_queue: Mutex::new(None),
             hooks,
             cancel,
+            resume,
+            piece_buffers,
         });
         engine.load_settings().await?;
         engine.restore().await?;
@@ -558,7 +569,9 @@ impl Engine {
     /// Saves every torrent's totals and stops librqbit. Bounded by the caller.
     pub async fn shutdown(self: &Arc<Self>) {
         sampler::flush_all(self).await;
+        // Stopping pauses every torrent, which flushes its bitfield to the resume writer.
         self.session.stop().await;
+        self.resume.drain().await;
         self.cancel.cancel();
     }
 

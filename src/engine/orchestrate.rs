@@ -17,7 +17,11 @@ use librqbit::{
 };
 use tokio_util::sync::CancellationToken;
 
+use librqbit::storage::StorageFactoryExt;
+
 use super::entry::{Desired, Handle};
+use super::resume::Resume;
+use super::storage::WriteBackFactory;
 use super::{
     Engine, EngineError, Ops, PeerView, PieceCounts, Torrents, files, lock, queue, source,
 };
@@ -52,6 +56,8 @@ impl Engine {
                 Some(sub) => root.join(sub),
                 None => root.clone(),
             };
+            let files = info.files.iter().map(|(p, _)| p.clone()).collect();
+            self.resume.track(*hash, root.clone(), files);
             let opts = AddTorrentOptions {
                 paused: true,
                 // Our own files from an earlier run: librqbit checks them and goes on.
@@ -349,6 +355,7 @@ impl Engine {
         for task in [e.resolver, e.completion_waiter].into_iter().flatten() {
             task.abort();
         }
+        self.resume.forget(hash);
         if let Some(h) = e.handle
             && let Err(err) = self
                 .session
@@ -476,8 +483,15 @@ pub(super) fn assign_slots(map: &mut Torrents, max: usize) -> (usize, usize) {
     counts
 }
 
-pub(super) fn session_options(cfg: &EngineConfig, cancel: &CancellationToken) -> SessionOptions {
+pub(super) fn session_options(
+    cfg: &EngineConfig,
+    cancel: &CancellationToken,
+    storage: WriteBackFactory,
+    resume: Arc<Resume>,
+) -> SessionOptions {
     SessionOptions {
+        default_storage_factory: Some(storage.boxed()),
+        bitv_factory: Some(resume),
         dht: if cfg.enable_dht {
             Some(Default::default())
         } else {

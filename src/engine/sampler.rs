@@ -63,6 +63,9 @@ struct Seen {
 impl Engine {
     /// One sample: observe, write, apply. `flush`: write totals-only changes too.
     async fn tick(&self, _ops: &Ops<'_>, flush: bool) {
+        let (used, peak) = self.piece_buffers.usage();
+        metrics::gauge!("torrentedge_piece_buffer_bytes").set(used as f64);
+        metrics::gauge!("torrentedge_piece_buffer_peak_bytes").set(peak as f64);
         let seen = self.observe();
         self.hooks.at(HookPoint::SamplerObserved).await;
         let seen_hashes: HashSet<InfoHash> = seen.iter().map(|s| s.rec.info_hash).collect();

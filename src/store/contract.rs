@@ -66,6 +66,7 @@ pub async fn run_all_with(store: &dyn Store, traits: Traits) {
     outbox_bad_seqs_conflict(store).await;
     outbox_remove_unknown(store).await;
     outbox_remove_through(store).await;
+    resume_save_get_replace_delete(store).await;
 }
 
 // --- helpers -----------------------------------------------------------------------------
@@ -937,4 +938,50 @@ pub async fn outbox_remove_through(store: &dyn Store) {
         "only the newer events stay"
     );
     must("outbox_remove", store.outbox_remove(&seqs).await);
+}
+
+/// A resume record reads back as written, a save replaces it whole, and deleting it
+/// says whether it existed; records of other torrents are untouched.
+pub async fn resume_save_get_replace_delete(store: &dyn Store) {
+    use super::{FileStamp, ResumeRecord};
+    let (a, b) = (random_hash(), random_hash());
+    assert_eq!(must("resume", store.resume(&a).await), None);
+    let first = ResumeRecord {
+        info_hash: a,
+        bitfield: vec![0xff, 0x00, 0b1010_0000],
+        files: vec![
+            FileStamp {
+                path: "dir/one.bin".into(),
+                size: Some(5 << 33),
+                mtime_ns: Some(1_764_000_000_123_456_789),
+            },
+            FileStamp {
+                path: "two.bin".into(),
+                size: None,
+                mtime_ns: None,
+            },
+        ],
+        saved_at: now(),
+    };
+    must("save_resume", store.save_resume(&first).await);
+    let other = ResumeRecord {
+        info_hash: b,
+        bitfield: vec![1],
+        files: Vec::new(),
+        ..first.clone()
+    };
+    must("save_resume", store.save_resume(&other).await);
+    assert_eq!(must("resume", store.resume(&a).await), Some(first.clone()));
+    let second = ResumeRecord {
+        bitfield: vec![0x0f],
+        files: first.files[..1].to_vec(),
+        saved_at: first.saved_at + 1,
+        ..first
+    };
+    must("save_resume", store.save_resume(&second).await);
+    assert_eq!(must("resume", store.resume(&a).await), Some(second));
+    assert!(must("delete_resume", store.delete_resume(&a).await));
+    assert!(!must("delete_resume", store.delete_resume(&a).await));
+    assert_eq!(must("resume", store.resume(&a).await), None);
+    assert_eq!(must("resume", store.resume(&b).await), Some(other));
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{
-    Commit, Consumed, DynStore, InfoHash, Millis, OutboxRecord, RefreshToken, Store, StoreResult,
-    TorrentRecord, User,
+    Commit, Consumed, DynStore, InfoHash, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
+    StoreResult, TorrentRecord, User,
 };
 
 pub struct MeteredStore {
@@ -122,5 +122,14 @@ impl Store for MeteredStore {
     }
     async fn outbox_len(&self) -> StoreResult<u64> {
         timed("outbox_len", self.inner.outbox_len()).await
+    }
+    async fn save_resume(&self, record: &ResumeRecord) -> StoreResult<()> {
+        timed("save_resume", self.inner.save_resume(record)).await
+    }
+    async fn resume(&self, info_hash: &InfoHash) -> StoreResult<Option<ResumeRecord>> {
+        timed("resume", self.inner.resume(info_hash)).await
+    }
+    async fn delete_resume(&self, info_hash: &InfoHash) -> StoreResult<bool> {
+        timed("delete_resume", self.inner.delete_resume(info_hash)).await
     }
 }

@@ -1,4 +1,4 @@
-//! Persistence: users, refresh tokens and torrents.
+//! Persistence: users, refresh tokens, torrents, their events and fast-resume data.
 //!
 //! [`Store`] is the one interface the rest of the server uses. The embedded default is
 //! [`SqliteStore`] (a single file under `DATA_DIR`); other backends (MongoDB) implement
@@ -11,6 +11,7 @@
 pub mod contract;
 mod metered;
 mod mongo;
+mod resume;
 mod sqlite;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::InfoHash;
 
 pub use metered::MeteredStore;
+pub use resume::{FileStamp, ResumeRecord};
 pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
 
@@ -350,4 +352,13 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_remove_through(&self, seq: u64) -> StoreResult<u64>;
     /// How many events wait in the outbox.
     async fn outbox_len(&self) -> StoreResult<u64>;
+
+    // --- fast resume -------------------------------------------------------------------
+
+    /// Replaces the torrent's fast-resume record (kept apart from the torrent record: it
+    /// is written often while a torrent downloads, and losing it only costs a re-check).
+    async fn save_resume(&self, record: &ResumeRecord) -> StoreResult<()>;
+    async fn resume(&self, info_hash: &InfoHash) -> StoreResult<Option<ResumeRecord>>;
+    /// Deletes the torrent's fast-resume record; returns whether it existed.
+    async fn delete_resume(&self, info_hash: &InfoHash) -> StoreResult<bool>;
 }

@@ -280,4 +280,16 @@ impl Store for Flaky {
     async fn outbox_len(&self) -> StoreResult<u64> {
         self.inner.outbox_len().await
     }
+    async fn save_resume(&self, record: &crate::store::ResumeRecord) -> StoreResult<()> {
+        self.inner.save_resume(record).await
+    }
+    async fn resume(
+        &self,
+        info_hash: &crate::InfoHash,
+    ) -> StoreResult<Option<crate::store::ResumeRecord>> {
+        self.inner.resume(info_hash).await
+    }
+    async fn delete_resume(&self, info_hash: &crate::InfoHash) -> StoreResult<bool> {
+        self.inner.delete_resume(info_hash).await
+    }
 }

@@ -5,7 +5,8 @@
 //! = token hash; a TTL index on `expiresAtDate` lets MongoDB expire them, and
 //! [`Store::purge_expired_tokens`] deletes them too), `torrents` (`_id` = info hash),
 //! `outbox` (`_id` = event seq, so the relay reads it in seq order by its primary key)
-//! and `meta` (the schema version, the settings and the commit journal).
+//! `meta` (the schema version, the settings and the commit journal) and `resume`
+//! (`_id` = info hash: fast-resume records, each one document replaced whole).
 //!
 //! How each guarantee of the [`Store`] contract is kept without multi-document
 //! transactions (they need a replica set):
@@ -22,6 +23,7 @@
 
 mod docs;
 mod journal;
+mod resume;
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -34,8 +36,8 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{
-    Commit, Consumed, Millis, OutboxRecord, RefreshToken, Store, StoreError, StoreResult,
-    TorrentRecord, User,
+    Commit, Consumed, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store, StoreError,
+    StoreResult, TorrentRecord, User,
 };
 use crate::InfoHash;
 
@@ -54,6 +56,7 @@ pub struct MongoStore {
     torrents: Collection<Document>,
     outbox: Collection<Document>,
     meta: Collection<Document>,
+    resume: Collection<Document>,
     journal: journal::Journal,
 }
 
@@ -85,7 +88,7 @@ impl MongoStore {
         let db = client.database(&name);
         let c = |n: &str| db.collection::<Document>(n);
         let (users, tokens, torrents) = (c("users"), c("refresh_tokens"), c("torrents"));
-        let (outbox, meta) = (c("outbox"), c("meta"));
+        let (outbox, meta, resume) = (c("outbox"), c("meta"), c("resume"));
         ping(&db).await?;
         migrate(&db, &meta).await?;
         let journal =
@@ -97,6 +100,7 @@ impl MongoStore {
             torrents,
             outbox,
             meta,
+            resume,
             journal,
         })
     }
@@ -422,5 +426,17 @@ impl Store for MongoStore {
             self.outbox.count_documents(doc! {}).into_future(),
         )
         .await
+    }
+
+    async fn save_resume(&self, record: &ResumeRecord) -> StoreResult<()> {
+        resume::save(&self.resume, record).await
+    }
+
+    async fn resume(&self, info_hash: &InfoHash) -> StoreResult<Option<ResumeRecord>> {
+        resume::get(&self.resume, info_hash).await
+    }
+
+    async fn delete_resume(&self, info_hash: &InfoHash) -> StoreResult<bool> {
+        resume::delete(&self.resume, info_hash).await
     }
 }

@@ -20,6 +20,7 @@
 //! committed; it is raised in the same transaction as the events, so a seq at or below
 //! it is refused for good, also after its event left the outbox.
 
+mod resume;
 mod rows;
 mod schema;
 #[cfg(test)]
@@ -35,8 +36,8 @@ use rusqlite::{Connection, ffi};
 use crate::InfoHash;
 
 use super::{
-    Commit, Consumed, Millis, OutboxRecord, RefreshToken, Store, StoreError, StoreResult,
-    TorrentRecord, User,
+    Commit, Consumed, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store, StoreError,
+    StoreResult, TorrentRecord, User,
 };
 
 /// A [`Store`] on one SQLite database (a file, or memory for tests).
@@ -281,5 +282,20 @@ impl Store for SqliteStore {
                 .db()
         })
         .await
+    }
+
+    async fn save_resume(&self, record: &ResumeRecord) -> StoreResult<()> {
+        let record = record.clone();
+        self.call(move |c| resume::save(c, &record)).await
+    }
+
+    async fn resume(&self, info_hash: &InfoHash) -> StoreResult<Option<ResumeRecord>> {
+        let hash = *info_hash;
+        self.call(move |c| resume::get(c, &hash)).await
+    }
+
+    async fn delete_resume(&self, info_hash: &InfoHash) -> StoreResult<bool> {
+        let hash = *info_hash;
+        self.call(move |c| resume::delete(c, &hash)).await
     }
 }

@@ -17,7 +17,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
 /// Append new steps; never edit a step that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// Version 1: users, refresh tokens and torrents.
 pub(super) const SCHEMA_V1: &str = "
@@ -94,6 +94,17 @@ ALTER TABLE torrents ADD COLUMN save_dir TEXT NOT NULL DEFAULT '';
 CREATE TABLE settings (
     key   TEXT NOT NULL PRIMARY KEY,
     value TEXT NOT NULL
+) STRICT;
+";
+
+/// Version 4: fast-resume records, one per torrent: its have-bitfield and the stamps
+/// (JSON) of its files when the bitfield was true.
+const SCHEMA_V4: &str = "
+CREATE TABLE resume (
+    info_hash TEXT    NOT NULL PRIMARY KEY,
+    bitfield  BLOB    NOT NULL,
+    files     TEXT    NOT NULL,
+    saved_at  INTEGER NOT NULL
 ) STRICT;
 ";
 
