@@ -47,17 +47,6 @@ repo=$PWD
 # shellcheck source=scripts/lib.sh
 source "$repo/scripts/lib.sh"
 
-# die, with the log file(s) that explain the failure.
-die_with_logs() {
-    local msg=$1 log
-    shift
-    for log in "$@"; do
-        printf -- '--- %s ---\n' "$log" >&2
-        tail -n 60 "$log" >&2 2>/dev/null || true
-    done
-    die "$msg"
-}
-
 install_deps() {
     install_bittorrent_tools curl:curl jq:jq python3:python3 time:time
 }
@@ -87,51 +76,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-alive() { kill -0 "$1" 2>/dev/null; }
-
 now() { date +%s.%N; }
 
 # Seconds elapsed between two `now` values, 3 decimals.
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
-clk_tck=$(getconf CLK_TCK)
-
-# User+system CPU seconds of a running process (all its threads).
-proc_cpu() {
-    local stat fields
-    stat=$(<"/proc/$1/stat")
-    # Field 2 (comm) is in parentheses and may hold spaces: cut up to the last ')'.
-    read -r -a fields <<<"${stat##*) }"
-    # Fields from 3 on: utime is field 14, stime field 15.
-    awk -v u="${fields[11]}" -v s="${fields[12]}" -v hz="$clk_tck" 'BEGIN { printf "%.2f", (u + s) / hz }'
-}
-
-# Peak resident set of a running process, MiB.
-proc_hwm_mib() {
-    awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
-}
-
-# Prints COUNT distinct loopback ports free for both TCP and UDP (opentracker binds
-# both). Every socket is held until all are found, so no port is handed out twice.
-free_ports() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-held, ports = [], []
-while len(ports) < int(sys.argv[1]):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        t.close()
-        continue
-    held += [t, u]
-    ports.append(port)
-print(" ".join(map(str, ports)))
-EOF
-}
 
 # SHA-1 of the raw bytes of the torrent's bencoded `info` dictionary, hex.
 info_hash_of() {
@@ -190,19 +138,6 @@ for k in range(0, len(peers), 6):
 EOF
 }
 
-# wait_for WHAT TIMEOUT_S PID LOG COMMAND...: runs COMMAND every 0.2 s until it
-# succeeds; fails with LOG if PID exits or TIMEOUT_S passes first.
-wait_for() {
-    local what=$1 limit=$2 pid=$3 log=$4 deadline
-    shift 4
-    deadline=$((SECONDS + limit))
-    until "$@" >/dev/null 2>&1; do
-        alive "$pid" || die_with_logs "process $pid exited while waiting for $what" "$log"
-        ((SECONDS < deadline)) || die_with_logs "timed out after ${limit}s waiting for $what" "$log"
-        sleep 0.2
-    done
-}
-
 # --- the benchmark ------------------------------------------------------------------
 
 build_server() {
@@ -246,12 +181,17 @@ start_tracker() {
     mkdir -p "$dir"
     # As root, opentracker chroots into -d and drops to `nobody` before reading the
     # whitelist (Debian builds it whitelist-only), so both must be world-readable;
-    # the relative -w path works whether or not it could chroot.
+    # the relative -w path works whether or not it could chroot. It is started in -d
+    # as well: its thread that reads the whitelist can run before the chdir into -d,
+    # and then found no file (about one start in five here, "not authorized" for good).
     chmod 0755 "$tmp" "$dir"
     printf '%s\n' "$info_hash" >"$dir/whitelist.txt"
     chmod 0644 "$dir/whitelist.txt"
-    opentracker -i 127.0.0.1 -p "$tracker_port" -P "$tracker_port" -A 127.0.0.1 \
-        -d "$dir" -w whitelist.txt </dev/null >"$tmp/opentracker.log" 2>&1 &
+    (
+        cd "$dir"
+        exec opentracker -i 127.0.0.1 -p "$tracker_port" -P "$tracker_port" -A 127.0.0.1 \
+            -d "$dir" -w whitelist.txt
+    ) </dev/null >"$tmp/opentracker.log" 2>&1 &
     tracker_pid=$!
     pids+=("$tracker_pid")
     wait_for "opentracker to accept announces" 30 "$tracker_pid" "$tmp/opentracker.log" \
@@ -351,20 +291,14 @@ run_torrentedge() {
     done
     te_cpu=$(awk -v a="$cpu0" -v b="$(proc_cpu "$server_pid")" 'BEGIN { printf "%.2f", b - a }')
     te_seeder_cpu=$(awk -v a="$seeder_cpu0" -v b="$(proc_cpu "$seeder_pid")" 'BEGIN { printf "%.2f", b - a }')
-    te_rss=$(proc_hwm_mib "$server_pid")
+    te_rss=$(proc_mib "$server_pid" VmHWM)
     te_secs=$(elapsed "$t0" "$t_done")
     te_bytes_secs=$(elapsed "$t0" "${t_bytes:-$t_done}")
 
     # Stop the server before aria2c runs: it still seeds, and the tracker would hand
     # it to aria2c as a second source.
     step "torrentedge: stopping the server"
-    kill -TERM "$server_pid"
-    local stop_deadline=$((SECONDS + 30))
-    while alive "$server_pid"; do
-        ((SECONDS < stop_deadline)) || die_with_logs "the server did not stop within 30 s" "$tmp/server.log"
-        sleep 0.1
-    done
-    wait "$server_pid" || true
+    stop_pid "$server_pid" "$tmp/server.log"
 }
 
 run_aria2c() {

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shell helpers shared by scripts/test.sh and scripts/bench-download.sh (sourced, not
-# run): step messages, quiet commands, root, and installing Debian packages on demand.
+# Shell helpers shared by scripts/test.sh and the benchmark scripts (sourced, not run):
+# step messages, quiet commands, root, installing Debian packages on demand, and
+# processes on loopback.
 
 step() { printf '==> %s\n' "$*" >&2; }
 
@@ -196,4 +197,88 @@ stop_processes() {
         kill -KILL "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+}
+
+# --- processes on loopback (the benchmarks) ----------------------------------------
+
+# die, with the tail of each log file that explains the failure.
+die_with_logs() {
+    local msg=$1 log
+    shift
+    for log in "$@"; do
+        printf -- '--- %s ---\n' "$log" >&2
+        tail -n 60 "$log" >&2 2>/dev/null || true
+    done
+    die "$msg"
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# Prints COUNT distinct loopback ports free for both TCP and UDP (opentracker binds
+# both). Every socket is held until all are found, so no port is handed out twice.
+free_ports() {
+    python3 - "$1" <<'PY'
+import socket, sys
+held, ports = [], []
+while len(ports) < int(sys.argv[1]):
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        t.close()
+        continue
+    held += [t, u]
+    ports.append(port)
+print(" ".join(map(str, ports)))
+PY
+}
+
+# wait_for WHAT TIMEOUT_S PID LOG COMMAND...: runs COMMAND every 0.2 s until it
+# succeeds; fails with LOG if PID exits or TIMEOUT_S passes first.
+wait_for() {
+    local what=$1 limit=$2 pid=$3 log=$4 deadline
+    shift 4
+    deadline=$((SECONDS + limit))
+    until "$@" >/dev/null 2>&1; do
+        alive "$pid" || die_with_logs "process $pid exited while waiting for $what" "$log"
+        ((SECONDS < deadline)) || die_with_logs "timed out after ${limit}s waiting for $what" "$log"
+        sleep 0.2
+    done
+}
+
+# stop_pid PID LOG: SIGTERM to PID (one the caller started, listed in `pids`), then
+# waits up to 30 s for it to exit, which fails with LOG. The PID leaves `pids`, so the
+# cleanup never signals a number the system may since have given to another process.
+stop_pid() {
+    local pid=$1 log=$2 deadline=$((SECONDS + 30)) kept=() p
+    kill -TERM "$pid" 2>/dev/null || true
+    while alive "$pid"; do
+        ((SECONDS < deadline)) || die_with_logs "process $pid did not stop within 30 s" "$log"
+        sleep 0.1
+    done
+    wait "$pid" 2>/dev/null || true
+    for p in "${pids[@]}"; do
+        [[ $p == "$pid" ]] || kept+=("$p")
+    done
+    pids=("${kept[@]}")
+}
+
+clk_tck=$(getconf CLK_TCK)
+
+# User+system CPU seconds of a running process (all its threads).
+proc_cpu() {
+    local stat fields
+    stat=$(<"/proc/$1/stat")
+    # Field 2 (comm) is in parentheses and may hold spaces: cut up to the last ')'.
+    read -r -a fields <<<"${stat##*) }"
+    # Fields from 3 on: utime is field 14, stime field 15.
+    awk -v u="${fields[11]}" -v s="${fields[12]}" -v hz="$clk_tck" 'BEGIN { printf "%.2f", (u + s) / hz }'
+}
+
+# proc_mib PID FIELD: a memory line of /proc/PID/status (VmHWM, VmRSS, RssAnon...), MiB.
+proc_mib() {
+    awk -v f="$2:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
