@@ -104,13 +104,22 @@ deps_node() {
     fi
 }
 
-# Builds examples/NAME.rs in release mode and runs it with the remaining arguments,
-# under BENCH_TIMEOUT seconds (default 900), after a line about the machine.
+build_bench_example() {
+    step "building examples/$1.rs (release)"
+    quietly cargo build --release --example "$1"
+}
+
+# Builds examples/NAME.rs in release mode and runs it with the remaining arguments.
 run_bench_example() {
+    build_bench_example "$1"
+    run_built_example "$@"
+}
+
+# Runs examples/NAME (built by build_bench_example) with the remaining arguments,
+# under BENCH_TIMEOUT seconds (default 900), after a line about the machine.
+run_built_example() {
     local name=$1
     shift
-    step "building examples/$name.rs (release)"
-    quietly cargo build --release --example "$name"
     step "running the benchmark"
     printf 'cores: %s; %s\n' "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
     timeout "${BENCH_TIMEOUT:-900}" "target/release/examples/$name" "$@"
