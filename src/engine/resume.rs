@@ -231,7 +231,13 @@ impl BitVFactory for Resume {
             return Ok(None);
         };
         if now != record.files {
-            tracing::info!(info_hash = %hash, "files changed since the last run: checking all data");
+            let changed = now
+                .iter()
+                .zip(&record.files)
+                .find(|(a, b)| a != b)
+                .map_or_else(|| "the list of files".to_owned(), |(a, _)| a.path.clone());
+            tracing::info!(info_hash = %hash, changed = %changed, was = ?record.files, now = ?now,
+                "files changed since the last run: checking all data");
             return Ok(None);
         }
         let bits = BitVec::<u8, Msb0>::from_vec(record.bitfield).into_boxed_bitslice();

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::InfoHash;
 
 pub use metered::MeteredStore;
-pub use resume::{FileStamp, ResumeRecord};
 pub use mongo::MongoStore;
+pub use resume::{FileStamp, ResumeRecord};
 pub use sqlite::SqliteStore;
 
 /// Milliseconds since the Unix epoch.

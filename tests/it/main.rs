@@ -11,6 +11,7 @@ mod dashboard;
 mod deploy;
 mod download;
 mod events;
+mod fast_resume;
 mod integrity;
 mod kafka;
 mod lifecycle;

@@ -137,12 +137,20 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn piece(i: u32) -> ValidPieceIndex {
-    Lengths::new(1 << 30, PIECE).unwrap().validate_piece_index(i).unwrap()
+    Lengths::new(1 << 30, PIECE)
+        .unwrap()
+        .validate_piece_index(i)
+        .unwrap()
 }
 
 /// Writes bytes `range` of the torrent the way librqbit does: a block at a time, split
 /// at file boundaries (vectored, the block in two halves).
-fn write_torrent_range(s: &WriteBack<Mem>, sizes: &[u64], src: &[u8], range: std::ops::Range<usize>) {
+fn write_torrent_range(
+    s: &WriteBack<Mem>,
+    sizes: &[u64],
+    src: &[u8],
+    range: std::ops::Range<usize>,
+) {
     let mut at = range.start;
     while at < range.end {
         let end = (at + BLOCK).min(range.end);
@@ -154,8 +162,12 @@ fn write_torrent_range(s: &WriteBack<Mem>, sizes: &[u64], src: &[u8], range: std
                 let n = (file_end as usize).min(end) - abs;
                 let block = &src[abs..abs + n];
                 let (a, b) = block.split_at(n / 2);
-                s.pwrite_all_vectored(i, abs as u64 - file_start, [IoSlice::new(a), IoSlice::new(b)])
-                    .unwrap();
+                s.pwrite_all_vectored(
+                    i,
+                    abs as u64 - file_start,
+                    [IoSlice::new(a), IoSlice::new(b)],
+                )
+                .unwrap();
                 abs += n;
             }
             file_start = file_end;
@@ -189,7 +201,11 @@ fn a_piece_stays_in_memory_until_verified_then_is_written_once() {
     let (s, mem, budget) = storage(&sizes, 1 << 20);
     let src = data(3 * PIECE as usize, 1);
     write_torrent_range(&s, &sizes, &src, 0..PIECE as usize);
-    assert_eq!(mem.writes(), 0, "no block reaches the disk before the piece verifies");
+    assert_eq!(
+        mem.writes(),
+        0,
+        "no block reaches the disk before the piece verifies"
+    );
     assert_eq!(budget.usage(), (PIECE as u64, PIECE as u64));
     // The hash check reads the piece back from memory.
     assert_eq!(read_piece(&s, &sizes, 0), src[..PIECE as usize]);
@@ -214,7 +230,11 @@ fn a_piece_across_files_reaches_every_file_intact() {
     for i in 0..pieces {
         let start = (i * PIECE) as usize;
         let end = (start + PIECE as usize).min(total as usize);
-        assert_eq!(read_piece(&s, &sizes, i), src[start..end], "piece {i} from memory");
+        assert_eq!(
+            read_piece(&s, &sizes, i),
+            src[start..end],
+            "piece {i} from memory"
+        );
         s.on_piece_completed(piece(i)).unwrap();
     }
     assert_eq!(mem.content(), src);
@@ -247,7 +267,11 @@ fn past_the_budget_pieces_are_written_through_and_memory_stays_bounded() {
         write_torrent_range(&s, &sizes, &src, at..at + BLOCK);
     }
     assert_eq!(budget.usage().0, 2 * PIECE as u64);
-    assert_eq!(mem.writes(), 6, "six pieces started past the budget go to disk");
+    assert_eq!(
+        mem.writes(),
+        6,
+        "six pieces started past the budget go to disk"
+    );
     for i in 0..8 {
         let at = (i * PIECE) as usize;
         write_torrent_range(&s, &sizes, &src, at + BLOCK..at + PIECE as usize);
@@ -258,7 +282,11 @@ fn past_the_budget_pieces_are_written_through_and_memory_stays_bounded() {
         s.on_piece_completed(piece(i)).unwrap();
     }
     assert_eq!(mem.content(), src);
-    assert_eq!(budget.usage(), (0, 2 * PIECE as u64), "never above the budget");
+    assert_eq!(
+        budget.usage(),
+        (0, 2 * PIECE as u64),
+        "never above the budget"
+    );
     // Once memory is free again, new pieces are buffered.
     write_torrent_range(&s, &sizes, &src, 0..BLOCK);
     assert_eq!(budget.usage().0, PIECE as u64);
@@ -285,7 +313,11 @@ fn unfinished_pieces_survive_take_and_the_budget_returns_when_dropped() {
     write_torrent_range(&s, &sizes, &src, 0..PIECE as usize / 2);
     let resumed = s.take().unwrap();
     drop(s);
-    assert_eq!(budget.usage().0, PIECE as u64, "still held by the new storage");
+    assert_eq!(
+        budget.usage().0,
+        PIECE as u64,
+        "still held by the new storage"
+    );
     // The rest of the piece arrives after the pause.
     let mut at = PIECE as usize / 2;
     while at < PIECE as usize {
@@ -298,7 +330,11 @@ fn unfinished_pieces_survive_take_and_the_budget_returns_when_dropped() {
     assert_eq!(mem.content()[..PIECE as usize], src[..PIECE as usize]);
     write_torrent_range_boxed(&*resumed, &src);
     drop(resumed);
-    assert_eq!(budget.usage().0, 0, "dropping the storage frees unfinished pieces");
+    assert_eq!(
+        budget.usage().0,
+        0,
+        "dropping the storage frees unfinished pieces"
+    );
 }
 
 fn write_torrent_range_boxed(s: &dyn TorrentStorage, src: &[u8]) {

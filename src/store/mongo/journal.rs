@@ -253,7 +253,11 @@ impl Journal {
 /// collection carries every field (null when unset), so `$set` of all of them is a
 /// replacement. Not `replaceOne`: the nx-27017 test server fails to replace a
 /// document holding binary data, and `$set` with upsert works on both it and MongoDB.
-async fn upsert(c: &Collection<Document>, mut d: Document, what: &str) -> StoreResult<()> {
+pub(super) async fn upsert(
+    c: &Collection<Document>,
+    mut d: Document,
+    what: &str,
+) -> StoreResult<()> {
     let id = d.remove("_id").unwrap_or(Bson::Null);
     let w = c
         .update_one(doc! { "_id": id }, doc! { "$set": d })

@@ -20,11 +20,7 @@ pub(super) async fn save(c: &Collection<Document>, rec: &ResumeRecord) -> StoreR
         "files": files,
         "savedAt": rec.saved_at,
     };
-    let id = rec.info_hash.to_string();
-    let w = c.replace_one(doc! { "_id": id }, d).upsert(true);
-    op("saving a resume record", w.into_future())
-        .await
-        .map(drop)
+    super::journal::upsert(c, d, "saving a resume record").await
 }
 
 pub(super) async fn get(
@@ -35,7 +31,8 @@ pub(super) async fn get(
     let Some(d) = op("reading a resume record", r).await? else {
         return Ok(None);
     };
-    let corrupt = |what: &str| StoreError::Backend(format!("resume record of {hash}: {what}").into());
+    let corrupt =
+        |what: &str| StoreError::Backend(format!("resume record of {hash}: {what}").into());
     let bitfield = match d.get("bitfield") {
         Some(Bson::Binary(b)) => b.bytes.clone(),
         _ => return Err(corrupt("bitfield is not binary")),

@@ -7,6 +7,7 @@ pub mod mongo;
 pub mod nginx;
 pub mod process;
 pub mod redis;
+pub mod remote;
 pub mod sio;
 pub mod swarm;
 pub mod tansu;

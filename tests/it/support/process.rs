@@ -56,7 +56,33 @@ impl Running {
     /// Starts the server in `dir` (its `./data` and `./downloads` are there), with `env`
     /// on top of the test environment.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = base_command(dir)
+        Self::spawn(base_command(dir), env)
+    }
+
+    /// [`Running::start`] with the kernel refusing to grow any file the server writes past
+    /// `bytes` (`RLIMIT_FSIZE`; `SIGXFSZ` ignored, so the write fails with `EFBIG`): a
+    /// disk error on demand, in this process only.
+    pub fn start_with_file_size_limit(dir: &Path, env: &[(&str, &str)], bytes: u64) -> Self {
+        let mut command = base_command(dir);
+        // SAFETY: between fork and exec only async-signal-safe calls are made.
+        unsafe {
+            command.pre_exec(move || {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn(command, env)
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Self {
+        let mut child = command
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -87,6 +113,24 @@ impl Running {
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("running")
+    }
+
+    /// Bytes the server has read with read(2)-like calls so far (`rchar` of
+    /// `/proc/PID/io`: files, page cache or not, and sockets).
+    pub fn bytes_read(&self) -> u64 {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.pid())).expect("/proc/PID/io");
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("rchar in /proc/PID/io")
+    }
+
+    /// Every log line received so far.
+    pub fn log(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
     }
 
     /// Waits for the "listening" line and returns the HTTP address.
