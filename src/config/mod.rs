@@ -144,6 +144,10 @@ pub struct EngineConfig {
     /// (all torrents together). `PIECE_BUFFER_MIB`, 0 to 65536 (0 = write every block
     /// through, as it arrives).
     pub piece_buffer_bytes: u64,
+    /// Block requests kept outstanding per peer (never more than the peer allows).
+    /// `PEER_REQUEST_WINDOW`, 1 to 4096: larger fills fast links, smaller makes a
+    /// stream's seek fetch its new position sooner.
+    pub peer_request_window: usize,
 }
 
 /// Options of authentication.
@@ -275,6 +279,7 @@ fn engine_config(v: &Vars, peer_host: IpAddr) -> Result<EngineConfig, ConfigErro
         allow_private_trackers: v.parse("ALLOW_PRIVATE_TRACKERS", false)?,
         tick: Duration::from_millis(v.ranged("ENGINE_TICK_MS", 1000, 10..=60_000, " ms")?),
         piece_buffer_bytes: v.ranged::<u64>("PIECE_BUFFER_MIB", 256, 0..=65_536, " MiB")? << 20,
+        peer_request_window: v.ranged("PEER_REQUEST_WINDOW", 512, 1..=4096, "")?,
     })
 }
 

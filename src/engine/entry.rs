@@ -24,8 +24,9 @@ pub(crate) struct Entry {
     pub handle: Option<Handle>,
     /// A magnet metadata fetch in flight.
     pub resolver: Option<AbortHandle>,
-    /// Waits for a running download to complete and wakes the sampler, so completion
-    /// is noticed at once rather than on the next tick.
+    /// Waits for a running download to finish checking its files, then to complete,
+    /// and wakes the sampler each time, so both are acted on at once rather than on
+    /// the next tick.
     pub completion_waiter: Option<AbortHandle>,
     /// Failed metadata fetches in a row, and when the next one may start: a magnet
     /// whose peers are unreachable keeps trying, with backoff, like other clients do.

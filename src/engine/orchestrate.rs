@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use librqbit::api::TorrentIdOrHash;
 use librqbit::{
-    AddTorrent, AddTorrentOptions, AddTorrentResponse, ListenerMode, ListenerOptions,
-    SessionOptions,
+    AddTorrent, AddTorrentOptions, AddTorrentResponse, ConnectionOptions, ListenerMode,
+    ListenerOptions, PeerConnectionOptions, SessionOptions,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -197,11 +197,15 @@ impl Engine {
 
     fn spawn_completion_waiter(self: &Arc<Self>, h: Handle) -> tokio::task::AbortHandle {
         let engine = Arc::downgrade(self);
+        let wake = move || engine.upgrade().map(|e| e.wake.notify_one()).is_some();
         tokio::spawn(async move {
-            if h.wait_until_completed().await.is_ok()
-                && let Some(engine) = engine.upgrade()
+            // A torrent still checking its files cannot be started yet: wake the sampler
+            // the moment it can, instead of at its next tick.
+            if h.wait_until_initialized().await.is_ok()
+                && wake()
+                && h.wait_until_completed().await.is_ok()
             {
-                engine.wake.notify_one();
+                wake();
             }
         })
         .abort_handle()
@@ -491,6 +495,13 @@ pub(super) fn session_options(
 ) -> SessionOptions {
     SessionOptions {
         default_storage_factory: Some(storage.boxed()),
+        connect: Some(ConnectionOptions {
+            peer_opts: Some(PeerConnectionOptions {
+                max_request_window: Some(cfg.peer_request_window),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         bitv_factory: Some(resume),
         dht: if cfg.enable_dht {
             Some(Default::default())

@@ -57,6 +57,11 @@ impl Budget {
         )
     }
 
+    /// Whether a piece of the largest usual size (16 MiB) would still fit.
+    fn has_room(&self) -> bool {
+        self.used.load(Ordering::Relaxed) + (16 << 20) <= self.max
+    }
+
     fn try_take(&self, n: u64) -> bool {
         let taken = self
             .used
@@ -346,6 +351,12 @@ impl<S: TorrentStorage> TorrentStorage for WriteBack<S> {
             slots: self.slots.clone(),
             ctx: self.ctx.clone(),
         }))
+    }
+
+    // A block lands in memory while there is room for its piece's buffer (a piece
+    // already written through also goes on, but rarely: the budget is spent then).
+    fn writes_to_memory(&self) -> bool {
+        self.ctx.budget.has_room()
     }
 
     fn on_piece_completed(&self, piece: ValidPieceIndex) -> anyhow::Result<()> {

@@ -180,6 +180,13 @@ pub trait TorrentStorage: Send + Sync {
     fn on_piece_completed(&self, _piece_index: ValidPieceIndex) -> anyhow::Result<()> {
         Ok(())
     }
+
+    /// Whether a write now would only copy into memory (a write-back cache), so it may
+    /// run on an async task instead of being moved to a blocking thread. Checking and
+    /// completing pieces always run on blocking threads.
+    fn writes_to_memory(&self) -> bool {
+        false
+    }
 }
 
 impl<U: TorrentStorage + ?Sized> TorrentStorage for Box<U> {
@@ -226,6 +233,10 @@ impl<U: TorrentStorage + ?Sized> TorrentStorage for Box<U> {
 
     fn on_piece_completed(&self, piece_id: ValidPieceIndex) -> anyhow::Result<()> {
         (**self).on_piece_completed(piece_id)
+    }
+
+    fn writes_to_memory(&self) -> bool {
+        (**self).writes_to_memory()
     }
 }
 

@@ -1839,14 +1839,14 @@ impl PeerHandler {
             .fetched_bytes
             .fetch_add(piece.len() as u64, Ordering::Relaxed);
 
-        fn write_to_disk(
+        // Writes the chunk and marks it downloaded; returns the piece's download time when
+        // this was its last chunk (the piece then needs checking, see `check_and_complete`).
+        fn store_chunk(
             state: &TorrentStateLive,
             addr: PeerHandle,
-            counters: &AtomicPeerCounters,
             piece: &Piece<ByteBuf<'_>>,
             chunk_info: &ChunkInfo,
-        ) -> anyhow::Result<()> {
-            let index = piece.index;
+        ) -> anyhow::Result<Option<Duration>> {
 
             // If someone stole the piece by now, ignore it.
             // However if they didn't, don't let them steal it while we are writing.
@@ -1868,14 +1868,14 @@ impl PeerHandler {
                             "in-flight piece {} was stolen by {}, ignoring",
                             chunk_info.piece_index, inflight.peer
                         );
-                        return Ok(());
+                        return Ok(None);
                     }
                     None => {
                         debug!(
                             "in-flight piece {} not found. it was probably completed by someone else",
                             chunk_info.piece_index
                         );
-                        return Ok(());
+                        return Ok(None);
                     }
                 };
 
@@ -1896,7 +1896,7 @@ impl PeerHandler {
                             info_hash = ?state.shared.info_hash,
                             "FATAL: error writing chunk to disk: {e:#}"
                         );
-                        return state.on_fatal_error(e);
+                        return state.on_fatal_error(e).map(|()| None);
                     }
                 };
             }
@@ -1915,7 +1915,7 @@ impl PeerHandler {
                     Some(ChunkMarkingResult::PreviouslyCompleted) => {
                         // TODO: we might need to send cancellations here.
                         debug!("piece={} was done by someone else, ignoring", piece.index);
-                        return Ok(());
+                        return Ok(None);
                     }
                     Some(ChunkMarkingResult::NotCompleted) => None,
                     None => {
@@ -1931,10 +1931,17 @@ impl PeerHandler {
             // It shouldn't impact perf anyway, but dropping just in case.
             drop(ppl_guard);
 
-            let full_piece_download_time = match full_piece_download_time {
-                Some(t) => t,
-                None => return Ok(()),
-            };
+            Ok(full_piece_download_time)
+        }
+
+        fn check_and_complete(
+            state: &TorrentStateLive,
+            addr: PeerHandle,
+            counters: &AtomicPeerCounters,
+            chunk_info: &ChunkInfo,
+            full_piece_download_time: Duration,
+        ) -> anyhow::Result<()> {
+            let index = chunk_info.piece_index.get();
 
             match state
                 .file_ops()
@@ -2000,14 +2007,33 @@ impl PeerHandler {
             Ok(())
         }
 
-        self.state
-            .shared
-            .spawner
-            .block_in_place_with_semaphore(|| {
-                write_to_disk(&self.state, self.addr, &self.counters, &piece, &chunk_info)
-            })
-            .await
-            .with_context(|| format!("error processing received chunk {chunk_info:?}"))?;
+        // A storage that only copies blocks into memory is written to right here: a
+        // trip to a blocking thread per 16 KiB block costs more than the copy.
+        let spawner = &self.state.shared.spawner;
+        let completed = if self.state.files.writes_to_memory() {
+            store_chunk(&self.state, self.addr, &piece, &chunk_info)
+        } else {
+            spawner
+                .block_in_place_with_semaphore(|| {
+                    store_chunk(&self.state, self.addr, &piece, &chunk_info)
+                })
+                .await
+        }
+        .with_context(|| format!("error processing received chunk {chunk_info:?}"))?;
+        if let Some(download_time) = completed {
+            spawner
+                .block_in_place_with_semaphore(|| {
+                    check_and_complete(
+                        &self.state,
+                        self.addr,
+                        &self.counters,
+                        &chunk_info,
+                        download_time,
+                    )
+                })
+                .await
+                .with_context(|| format!("error processing received chunk {chunk_info:?}"))?;
+        }
 
         Ok(())
     }
