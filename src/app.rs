@@ -42,6 +42,8 @@ pub struct Services {
     /// Renders `/metrics`; `metrics_token`, when set, guards it.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub metrics_token: Option<String>,
+    /// Recent `GET /api/torrents` answers (see [`crate::api::ListCache`]).
+    pub list_cache: Arc<crate::api::ListCache>,
 }
 
 pub struct App {
@@ -170,6 +172,7 @@ impl App {
             trust_proxy: config.trust_proxy,
             metrics,
             metrics_token: config.metrics_token.clone(),
+            list_cache: Default::default(),
         };
         Ok(Self {
             listener,

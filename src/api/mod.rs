@@ -5,6 +5,7 @@
 mod auth;
 pub mod error;
 pub mod extract;
+mod list_cache;
 mod metrics;
 pub mod starting;
 mod system;
@@ -24,6 +25,7 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// What every handler can reach: the edges' shared state, owned by [`crate::app`].
 pub use crate::app::Services as AppState;
+pub use list_cache::ListCache;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

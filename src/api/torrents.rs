@@ -215,9 +215,17 @@ async fn list(
     user: AuthUser,
     Query(params): Query<ListParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let page = s.engine.list_page(&user.actor(), &params.query()?);
-    let total = [("x-total-count", page.total.to_string())];
-    Ok((total, axum::Json(page.torrents)))
+    let answer = s
+        .list_cache
+        .get(&s.engine, &user.actor(), &params.query()?);
+    let headers = [
+        (header::CONTENT_TYPE, "application/json".to_owned()),
+        (
+            header::HeaderName::from_static("x-total-count"),
+            answer.total.to_string(),
+        ),
+    ];
+    Ok((headers, answer.body))
 }
 
 /// The `:infoHash` of a torrent's path. A malformed hash names no torrent: 404, as

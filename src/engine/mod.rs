@@ -112,6 +112,8 @@ pub struct Engine {
     resume: Arc<resume::Resume>,
     /// Memory for pieces being downloaded (see [`storage`]).
     piece_buffers: Arc<storage::Budget>,
+    /// Counts changes to torrents' records (see [`Engine::changes`]).
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -159,6 +161,7 @@ impl Engine {
             cancel,
             resume,
             piece_buffers,
+            changes: Default::default(),
         });
         engine.load_settings().await?;
         engine.restore().await?;
@@ -287,6 +290,7 @@ impl Engine {
         })?;
         let has_bytes = rec.torrent_bytes.is_some();
         lock(&self.torrents).insert(hash, Entry::new(rec, paths));
+        self.changed();
         if has_bytes {
             self.attach(&ops, &hash).await;
         }
@@ -338,6 +342,7 @@ impl Engine {
             ..Change::default()
         };
         self.bus.commit(change).await?;
+        self.changed();
         let mut map = lock(&self.torrents);
         for rec in records {
             if let Some(e) = map.get_mut(&rec.info_hash) {
@@ -573,6 +578,18 @@ impl Engine {
         self.session.stop().await;
         self.resume.drain().await;
         self.cancel.cancel();
+    }
+
+    /// A number that grows with every change written to a torrent's record (added,
+    /// changed, removed): equal readings mean no record changed in between. Live
+    /// figures (speeds, peers) change without it.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub fn torrent_count(&self) -> usize {

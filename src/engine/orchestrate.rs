@@ -356,6 +356,7 @@ impl Engine {
         let Some(e) = lock(&self.torrents).remove(hash) else {
             return;
         };
+        self.changed();
         for task in [e.resolver, e.completion_waiter].into_iter().flatten() {
             task.abort();
         }

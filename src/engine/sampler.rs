@@ -89,6 +89,7 @@ impl Engine {
             tracing::error!(error = %e, "writing what the sampler saw; will retry");
             return;
         }
+        self.changed();
         let mut map = lock(&self.torrents);
         for hash in &written {
             if let Some(e) = map.get_mut(hash) {

@@ -33,11 +33,17 @@ use super::lock;
 use super::resume::Resume;
 use crate::InfoHash;
 
-/// Bytes of piece buffers all torrents may hold at once.
+/// Free buffers kept for reuse, at most this many bytes: a fresh piece-sized
+/// allocation is zeroed (and often mapped) anew, a reused one is not.
+const POOL_BYTES: u64 = 32 << 20;
+
+/// Bytes of piece buffers all torrents may hold at once, and the free buffers kept for
+/// reuse (not counted: they are at most [`POOL_BYTES`]).
 pub struct Budget {
     max: u64,
     used: AtomicU64,
     peak: AtomicU64,
+    pool: Mutex<Vec<Box<[u8]>>>,
 }
 
 impl Budget {
@@ -46,7 +52,31 @@ impl Budget {
             max,
             used: AtomicU64::new(0),
             peak: AtomicU64::new(0),
+            pool: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A buffer of `len` bytes if the budget allows. A reused one holds an earlier
+    /// piece's bytes: every byte is overwritten before librqbit reads any (it checks a
+    /// piece only once all its blocks arrived).
+    fn alloc(&self, len: usize) -> Option<Box<[u8]>> {
+        if !self.try_take(len as u64) {
+            return None;
+        }
+        let mut pool = lock(&self.pool);
+        match pool.iter().position(|b| b.len() == len) {
+            Some(i) => Some(pool.swap_remove(i)),
+            None => Some(vec![0; len].into_boxed_slice()),
+        }
+    }
+
+    fn free(&self, buf: Box<[u8]>) {
+        self.give(buf.len() as u64);
+        let mut pool = lock(&self.pool);
+        let pooled: usize = pool.iter().map(|b| b.len()).sum();
+        if (pooled + buf.len()) as u64 <= POOL_BYTES {
+            pool.push(buf);
+        }
     }
 
     /// Bytes held now, and the most ever held.
@@ -151,9 +181,9 @@ struct Slots {
 impl Drop for Slots {
     fn drop(&mut self) {
         let map = self.map.get_mut().unwrap_or_else(|e| e.into_inner());
-        for slot in map.values() {
+        for (_, slot) in map.drain() {
             if let Slot::Buffered(b) = slot {
-                self.budget.give(b.len() as u64);
+                self.budget.free(b);
             }
         }
     }
@@ -220,10 +250,9 @@ impl<S: TorrentStorage> WriteBack<S> {
             Some(slot) => slot,
             None => {
                 let len = self.lengths.piece_length(span.piece) as usize;
-                let slot = if self.ctx.budget.try_take(len as u64) {
-                    Slot::Buffered(vec![0; len].into_boxed_slice())
-                } else {
-                    Slot::Direct
+                let slot = match self.ctx.budget.alloc(len) {
+                    Some(buf) => Slot::Buffered(buf),
+                    None => Slot::Direct,
                 };
                 map.entry(span.piece.get()).or_insert(slot)
             }
@@ -363,7 +392,7 @@ impl<S: TorrentStorage> TorrentStorage for WriteBack<S> {
         let slot = lock(&self.slots.map).remove(&piece.get());
         if let Some(Slot::Buffered(buf)) = slot {
             let written = self.write_piece(piece, &buf);
-            self.ctx.budget.give(buf.len() as u64);
+            self.ctx.budget.free(buf);
             if let Err(e) = written {
                 if let Some(r) = &self.ctx.resume {
                     r.poison(&self.ctx.hash);
