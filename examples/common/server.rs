@@ -113,6 +113,42 @@ impl BenchServer {
         Ok(value)
     }
 
+    /// Uploads a `.torrent`; returns its info hash.
+    pub async fn upload(&self, torrent: Vec<u8>) -> anyhow::Result<String> {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(torrent).file_name("bench.torrent"),
+        );
+        let res = self
+            .http
+            .post(format!("{}/api/torrents", self.base))
+            .bearer_auth(&self.token)
+            .multipart(form)
+            .send()
+            .await?;
+        let status = res.status();
+        let value: Value = res.json().await?;
+        anyhow::ensure!(status.is_success(), "upload: {status} {value}");
+        Ok(value["infoHash"].as_str().context("infoHash")?.to_owned())
+    }
+
+    /// How many of the administrator's torrents are in `state` (`X-Total-Count`).
+    pub async fn count_in(&self, state: &str) -> anyhow::Result<usize> {
+        let res = self
+            .http
+            .get(format!("{}/api/torrents?state={state}&limit=1", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let total = res
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .context("X-Total-Count")?;
+        Ok(total)
+    }
+
     pub async fn stop(self) {
         self.stop_keeping_state().await;
     }
