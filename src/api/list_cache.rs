@@ -52,10 +52,12 @@ impl ListCache {
             return c.answer.clone();
         }
         let page = engine.list_page(actor, query);
-        let body = serde_json::to_vec(&page.torrents).map(Bytes::from).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "serializing the torrent list");
-            Bytes::from_static(b"[]")
-        });
+        let body = serde_json::to_vec(&page.torrents)
+            .map(Bytes::from)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "serializing the torrent list");
+                Bytes::from_static(b"[]")
+            });
         let answer = Answer {
             total: page.total,
             body,

@@ -215,9 +215,7 @@ async fn list(
     user: AuthUser,
     Query(params): Query<ListParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let answer = s
-        .list_cache
-        .get(&s.engine, &user.actor(), &params.query()?);
+    let answer = s.list_cache.get(&s.engine, &user.actor(), &params.query()?);
     let headers = [
         (header::CONTENT_TYPE, "application/json".to_owned()),
         (
