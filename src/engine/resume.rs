@@ -85,10 +85,11 @@ impl Resume {
         );
     }
 
-    /// Forgets a removed torrent and deletes its record.
+    /// Deletes a removed torrent's record. It stays poisoned: a bitfield librqbit still
+    /// flushes as it lets go is not recorded, and the same torrent added again is checked
+    /// in full.
     pub fn forget(&self, hash: &InfoHash) {
-        lock(&self.torrents).remove(hash);
-        let _ = self.jobs.send(Job::Delete(*hash));
+        self.poison(hash);
     }
 
     /// A verified piece of `hash` did not reach the disk: its record goes, and nothing is

@@ -73,7 +73,8 @@ impl Change {
 /// What a reconnecting client gets for its last seen `seq`.
 #[derive(Debug)]
 pub enum Replay {
-    /// Everything after it, in order (possibly nothing).
+    /// Everything after it, in order (possibly nothing), compact: each event's JSON
+    /// ([`Envelope::json`]) with its routing fields, `data` left empty.
     Events(Vec<Arc<Envelope>>),
     /// Events it missed are gone from the buffer (or the seq is from elsewhere):
     /// reload state through the REST API.
@@ -83,7 +84,8 @@ pub enum Replay {
 /// How many commits pass between trims of an outbox nobody relays.
 const TRIM_EVERY: u64 = 1024;
 
-/// What readers see: the newest committed seq and the replay ring.
+/// What readers see: the newest committed seq and the replay ring (of compact events:
+/// [`Envelope::json`] whole, `data` empty).
 struct Published {
     /// The seq of the newest published event (0 before the first).
     head: u64,
@@ -205,7 +207,8 @@ impl Bus {
             }
             let kind = event.event_type().map_or("unknown", |t| t.name());
             metrics::counter!("torrentedge_events_total", "type" => kind).increment(1);
-            p.ring.push_back(event.clone());
+            // Replays only ever send an event's JSON: the ring keeps just that.
+            p.ring.push_back(Arc::new(event.compact()));
             p.head = event.seq;
             // Sent under the lock so subscribers see events in seq order.
             let _ = self.live.send(event);

@@ -130,6 +130,24 @@ impl Envelope {
         })
     }
 
+    /// The same event holding its JSON and routing fields but not the parsed payload
+    /// (`data` is empty; [`Envelope::json`] is whole): what the replay ring keeps, a
+    /// fraction of the memory of a map of JSON values.
+    pub(crate) fn compact(&self) -> Envelope {
+        let encoded = OnceLock::new();
+        let _ = encoded.set(self.json().to_owned());
+        Envelope {
+            id: self.id.clone(),
+            seq: self.seq,
+            kind: self.kind.clone(),
+            ts: self.ts,
+            info_hash: self.info_hash.clone(),
+            user_id: self.user_id.clone(),
+            data: Map::new(),
+            encoded,
+        }
+    }
+
     pub fn event_type(&self) -> Option<EventType> {
         EventType::from_name(&self.kind)
     }

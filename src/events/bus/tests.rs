@@ -76,7 +76,11 @@ async fn seq_increases_and_replay_covers_the_ring() {
     let (replay, _) = bus.resume_from(3);
     match replay {
         Replay::Events(ev) => {
-            assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5])
+            assert_eq!(ev.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
+            // Compact, but the JSON is the whole event.
+            let back: Envelope = serde_json::from_str(ev[1].json().get()).unwrap();
+            assert_eq!(back.data.get("index"), Some(&json!(4)));
+            assert_eq!((back.seq, back.kind.as_str()), (5, "torrent:piece"));
         }
         Replay::Gap => panic!("3 is still covered"),
     }

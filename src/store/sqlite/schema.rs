@@ -120,6 +120,10 @@ pub(super) fn configure(conn: &Connection) -> StoreResult<()> {
         tracing::warn!(journal_mode = %mode, "sqlite refused WAL journal mode");
     }
     conn.pragma_update(None, "synchronous", "NORMAL").db()?;
+    // The engine keeps every record it needs in memory and reads the database back only
+    // at start, so SQLite's own page cache (2 MiB by default) would mostly duplicate it;
+    // the operating system's cache still holds the file.
+    conn.pragma_update(None, "cache_size", -256).db()?;
     conn.pragma_update(None, "foreign_keys", true).db()?;
     Ok(())
 }
