@@ -17,7 +17,8 @@
 //!   events straight into the server's bus (`Bus::emit`, one commit per round as the engine writes one per tick), one per
 //!   torrent per round, `--per-torrent` rounds, as fast as possible or at `--rate`.
 //!   The node side counts distinct events (by `id`) per client until each has all of
-//!   them (bounded by `--wait`);
+//!   them (bounded by `--wait`); with `--batch true` the clients ask for `events`
+//!   batches (`auth.batch`) and count each event of an array;
 //! - **Kafka**: a private `tansu` broker (memory storage), a second server with
 //!   `KAFKA_BROKERS` set, a consumer group of its own reading the topic from the
 //!   earliest offset; `--kafka-events` events are emitted into the bus and timed until
@@ -74,7 +75,7 @@ use torrentedge::events::{Bus, Draft, Event};
 use torrentedge::view::{PeerCounts, TorrentState};
 
 const USAGE: &str = "usage: bench_events [--torrents N] [--clients 1,100,1000] \
-[--per-torrent 40,40,10] [--rate EV_PER_S] [--client-procs K] [--kafka-events M] [--wait S] [--node PATH] [--tansu PATH]";
+[--per-torrent 40,40,10] [--rate EV_PER_S] [--client-procs K] [--batch true|false] [--kafka-events M] [--wait S] [--node PATH] [--tansu PATH]";
 
 struct Opts {
     torrents: usize,
@@ -83,6 +84,8 @@ struct Opts {
     rate: f64,
     kafka_events: usize,
     client_procs: usize,
+    /// Clients ask for `events` batches (`auth.batch`).
+    batch: bool,
     wait: Duration,
     node: String,
     tansu: String,
@@ -108,6 +111,7 @@ fn parse_opts() -> anyhow::Result<Opts> {
         // One client process per core: a single node process is the bottleneck long
         // before the server is.
         client_procs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        batch: false,
         wait: Duration::from_secs(60),
         node: "node".into(),
         tansu: "tansu".into(),
@@ -133,6 +137,7 @@ fn parse_opts() -> anyhow::Result<Opts> {
             "--rate" => o.rate = value.parse().with_context(bad)?,
             "--kafka-events" => o.kafka_events = value.parse().with_context(bad)?,
             "--client-procs" => o.client_procs = value.parse().with_context(bad)?,
+            "--batch" => o.batch = value.parse().with_context(bad)?,
             "--wait" => o.wait = Duration::from_secs(value.parse().with_context(bad)?),
             "--node" => o.node = value,
             "--tansu" => o.tansu = value,
@@ -600,6 +605,7 @@ async fn fanout(
             "run": run,
             "expected": expected,
             "transport": "websocket",
+            "batch": opts.batch,
             "connectTimeoutMs": connect_timeout.as_millis() as u64,
         }))
         .await?;

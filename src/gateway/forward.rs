@@ -4,15 +4,20 @@
 //! The bus never waits for a socket: when this task falls too far behind, the broadcast
 //! channel drops events for it, and the client is sent `resync` (reload through REST).
 //! The socket's own send buffer is small, so a burst (a replay) waits for room in it
-//! rather than dropping events.
+//! rather than dropping events. A socket that asked for batches (`auth.batch`) gets
+//! everything ready for it in one `events` message, an array in `seq` order.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use socketioxide::extract::SocketRef;
 use socketioxide::{SendError, SocketError};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio_util::sync::CancellationToken;
 
 use super::session::Conn;
@@ -69,7 +74,12 @@ pub(super) struct Forwarder {
     pub bus: Arc<Bus>,
     /// When the token expires (ms since the epoch): delivery stops then.
     pub expires_at: i64,
+    /// Events go out as `events` arrays (see `AuthPayload::batch`).
+    pub batch: bool,
 }
+
+/// The most events in one `events` message.
+const MAX_BATCH: usize = 256;
 
 impl Forwarder {
     /// Runs until `stop` (disconnect, re-authentication, server shutdown), the socket
@@ -94,36 +104,74 @@ impl Forwarder {
         match feed.replay.take() {
             Some(Replay::Gap) => self.resync("gap").await?,
             Some(Replay::Events(events)) => {
-                for e in events {
-                    self.deliver(&e, &mut cursor).await?;
+                for chunk in events.chunks(if self.batch { MAX_BATCH } else { 1 }) {
+                    self.deliver(chunk, &mut cursor).await?;
                 }
             }
             None => {}
         }
+        let mut ready = Vec::new();
         loop {
             match feed.rx.recv().await {
-                Ok(e) => self.deliver(&e, &mut cursor).await?,
+                Ok(e) => ready.push(e),
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(socket = %self.socket.id, missed, "socket fell behind the bus");
-                    self.resync("lagged").await?;
+                    self.lagged(missed).await?;
+                    continue;
                 }
                 Err(RecvError::Closed) => return Ok(()),
+            }
+            // Batching: whatever else is already waiting goes in the same message.
+            let mut lagged = None;
+            while self.batch && ready.len() < MAX_BATCH {
+                match feed.rx.try_recv() {
+                    Ok(e) => ready.push(e),
+                    Err(TryRecvError::Lagged(missed)) => {
+                        lagged = Some(missed);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.deliver(&ready, &mut cursor).await?;
+            ready.clear();
+            if let Some(missed) = lagged {
+                self.lagged(missed).await?;
             }
         }
     }
 
-    async fn deliver(&self, e: &Envelope, cursor: &mut u64) -> Result<(), Closed> {
-        // The replay and the live stream do not overlap, but the cursor makes
-        // "each event at most once, in seq order" hold whatever the source.
-        if e.seq <= *cursor {
+    async fn lagged(&self, missed: u64) -> Result<(), Closed> {
+        tracing::debug!(socket = %self.socket.id, missed, "socket fell behind the bus");
+        self.resync("lagged").await
+    }
+
+    /// Sends the events of `events` this socket gets: each as its own message, or all in
+    /// one `events` array when batching.
+    async fn deliver(&self, events: &[Arc<Envelope>], cursor: &mut u64) -> Result<(), Closed> {
+        let mut out: Vec<&Envelope> = Vec::with_capacity(events.len());
+        for e in events {
+            // The replay and the live stream do not overlap, but the cursor makes
+            // "each event at most once, in seq order" hold whatever the source.
+            if e.seq <= *cursor {
+                continue;
+            }
+            *cursor = e.seq;
+            if delivers(&self.actor, |h| self.conn.is_subscribed(h), e) {
+                out.push(e);
+            }
+        }
+        if out.is_empty() {
             return Ok(());
         }
-        *cursor = e.seq;
-        if !delivers(&self.actor, |h| self.conn.is_subscribed(h), e) {
-            return Ok(());
+        if self.batch {
+            let json: Vec<&RawValue> = out.iter().map(|e| e.json()).collect();
+            send(&self.socket, "events", &json).await?;
+        } else {
+            for e in &out {
+                send(&self.socket, &e.kind, e.json()).await?;
+            }
         }
-        send(&self.socket, &e.kind, e.json()).await?;
-        metrics::counter!("torrentedge_socketio_deliveries_total").increment(1);
+        metrics::counter!("torrentedge_socketio_deliveries_total").increment(out.len() as u64);
         Ok(())
     }
 

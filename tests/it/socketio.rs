@@ -383,3 +383,61 @@ async fn a_socket_authenticates_after_connecting_until_its_token_expires() {
     app.stop().await;
     client.wait_event("disconnect", SHORT).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batching_client_gets_the_same_events_in_arrays() {
+    let swarm = Swarm::start("sio-batch", &[("DOWNLOAD_LIMIT", DOWNLOAD_LIMIT)]).await;
+    let (app, hash) = (&swarm.app, swarm.hash.as_str());
+    let alice = app.new_user("alice").await;
+    let auth = json!({ "token": alice, "subscriptions": [hash] });
+    let mut plain = Client::connect(app, "plain", auth).await;
+    authenticated(&mut plain).await;
+    let auth = json!({ "token": alice, "subscriptions": [hash], "batch": true });
+    let mut batched = Client::connect(app, "batched", auth).await;
+    authenticated(&mut batched).await;
+
+    swarm.add(&alice).await;
+    let done = plain
+        .wait_until("torrent:seeding", SLOW, is_event("torrent:seeding", hash))
+        .await;
+    let end = done["data"]["seq"].as_u64().expect("seq");
+    // The envelopes of every `events` array, in the order they came.
+    let flat = |seen: &[Value]| -> Vec<Value> {
+        seen.iter()
+            .filter(|v| v["event"] == "events")
+            .flat_map(|v| v["data"].as_array().cloned().expect("an array"))
+            .collect()
+    };
+    batched
+        .wait_seen("torrent:seeding in a batch", SLOW, |seen| {
+            flat(seen).iter().any(|e| e["seq"].as_u64() >= Some(end))
+        })
+        .await;
+    assert!(
+        !batched
+            .seen
+            .iter()
+            .any(|v| v["event"] == "torrent:progress" || v["event"] == "torrent:seeding"),
+        "a batching client got an event on its own"
+    );
+    let upto = |events: Vec<Value>| -> Vec<(u64, String, String)> {
+        events
+            .iter()
+            .filter(|e| e["seq"].as_u64() <= Some(end))
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                (e["seq"].as_u64().unwrap_or(0), s("id"), s("type"))
+            })
+            .collect()
+    };
+    let singles = upto(
+        plain
+            .server_events()
+            .into_iter()
+            .map(|v| v["data"].clone())
+            .collect(),
+    );
+    let batches = upto(flat(&batched.seen));
+    assert!(singles.len() > 3, "too few events to compare: {singles:?}");
+    assert_eq!(batches, singles, "the same events, in the same order");
+}

@@ -94,7 +94,7 @@ function onProgress(c, e) {
 function connectOne(c) {
   return new Promise((resolve, reject) => {
     const socket = io(cfg.url, {
-      auth: { token: cfg.token, subscriptions: cfg.subscriptions },
+      auth: { token: cfg.token, subscriptions: cfg.subscriptions, batch: !!cfg.batch },
       transports: [cfg.transport || 'websocket'],
       reconnection: false,
       forceNew: true,
@@ -128,6 +128,13 @@ function connectOne(c) {
       c.resyncs += 1;
     });
     socket.on('torrent:progress', (e) => onProgress(c, e));
+    // Batches: an array of envelopes, each counted as if it came alone.
+    socket.on('events', (batch) => {
+      for (const e of batch) {
+        if (e.type === 'torrent:progress') onProgress(c, e);
+        else c.other += 1;
+      }
+    });
   });
 }
 
