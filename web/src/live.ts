@@ -65,7 +65,8 @@ function reload(why: string): Promise<void> {
 
 function authObject(token: string) {
   const subscriptions = [...store.torrents.keys()];
-  return { token, lastSeq, subscriptions };
+  // Batches: everything ready for the page comes in one `events` message.
+  return { token, lastSeq, subscriptions, batch: true };
 }
 
 function onEvent(e: Envelope) {
@@ -109,6 +110,9 @@ export function connect() {
   });
   socket.on('torrent:snapshot', (d: Details) => {
     if (d.infoHash === openDetails) showDetails(d);
+  });
+  socket.on('events', (batch: Envelope[]) => {
+    for (const e of batch) if (EVENTS.includes(e.type)) onEvent(e);
   });
   for (const name of EVENTS) socket.on(name, onEvent);
   sampler = setInterval(sampleTotals, 1000);
