@@ -113,16 +113,7 @@ parse_args() {
 tmp=
 pids=()
 
-cleanup() {
-    trap - EXIT INT TERM
-    stop_processes
-    if [[ -n $tmp && -d $tmp ]]; then
-        rm -rf -- "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+clean_up_on_exit
 
 now() { date +%s.%N; }
 

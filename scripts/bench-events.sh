@@ -35,13 +35,7 @@ timeout_s=${BENCH_TIMEOUT:-900}
 
 pids=()
 
-cleanup() {
-    trap - EXIT INT TERM
-    stop_processes
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+clean_up_on_exit
 
 # --- dependencies -------------------------------------------------------------------
 

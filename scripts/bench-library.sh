@@ -22,16 +22,7 @@ source scripts/lib.sh
 tmp=
 pids=()
 
-cleanup() {
-    trap - EXIT INT TERM
-    stop_processes
-    if [[ -n $tmp && -d $tmp ]]; then
-        rm -rf -- "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+clean_up_on_exit
 
 apt_install cmake:cmake g++:g++ curl-config:libcurl4-openssl-dev wrk:wrk curl:curl jq:jq \
     python3:python3

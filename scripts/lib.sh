@@ -189,6 +189,21 @@ descendants() {
 # Stops every process in the global array `pids` and all their descendants: SIGTERM,
 # up to 5 s each to exit, then SIGKILL. The whole tree is collected first, because a
 # killed parent's children move to init.
+# Stops the processes in the calling script's `pids` and removes its temp dir `tmp`
+# (when set) on exit, on Ctrl-C and on SIGTERM. Call once, after `tmp=` and `pids=()`.
+clean_up_on_exit() {
+    trap 'trap - EXIT INT TERM; stop_processes; remove_tmp' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+remove_tmp() {
+    # shellcheck disable=SC2154 # `tmp` belongs to the calling script
+    if [[ -n ${tmp:-} && -d $tmp ]]; then
+        rm -rf -- "$tmp"
+    fi
+}
+
 stop_processes() {
     local pid all=()
     # shellcheck disable=SC2154 # `pids` belongs to the calling script
