@@ -170,6 +170,17 @@ fn full_torrent(owner: &User, info_hash: InfoHash, added_at: Millis) -> TorrentR
         error: Some("tracker said no".to_owned()),
         announced_pieces: vec![0xff, 0x00, 0b1000_0001],
         save_dir: "users/someone".to_owned(),
+        options: crate::store::TorrentOptions {
+            category: Some("Films — 4K".to_owned()),
+            tags: vec!["a b".to_owned(), "ünïcode".to_owned()],
+            ratio_limit: crate::store::ShareLimit::Limit(1.5),
+            seeding_time_limit: crate::store::ShareLimit::Unlimited,
+            download_limit: u32::MAX,
+            upload_limit: 1,
+            skipped_files: vec![0, 7],
+            queue_rank: Some(-3),
+            force_start: true,
+        },
         ..bare_torrent(owner, info_hash, added_at)
     }
 }

@@ -188,9 +188,68 @@ pub struct TorrentRecord {
     /// announced them, so a restart never announces a piece twice.
     pub announced_pieces: Vec<u8>,
     /// The folder holding the torrent's files, relative to `DOWNLOAD_PATH` (the
-    /// owner's folder, `users/<userId>`). Empty for torrents added before per-user
-    /// folders existed, whose files stay at the root of `DOWNLOAD_PATH`.
+    /// owner's folder, `users/<userId>`, or a folder inside it). Empty for torrents
+    /// added before per-user folders existed, whose files stay at the root of
+    /// `DOWNLOAD_PATH`.
     pub save_dir: String,
+    /// What users set on the torrent after adding it (category, tags, limits, files).
+    pub options: TorrentOptions,
+}
+
+/// A per-torrent limit that may defer to the global one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShareLimit<T> {
+    /// The global limit applies (`SEED_RATIO_LIMIT`, `SEED_TIME_LIMIT`).
+    #[default]
+    Global,
+    /// No limit for this torrent, whatever the global one is.
+    Unlimited,
+    /// This limit instead of the global one.
+    Limit(T),
+}
+
+impl<T: Copy> ShareLimit<T> {
+    /// The limit in force, given the global one.
+    pub fn or_global(self, global: Option<T>) -> Option<T> {
+        match self {
+            Self::Global => global,
+            Self::Unlimited => None,
+            Self::Limit(v) => Some(v),
+        }
+    }
+}
+
+/// Per-torrent options, kept with the record as one JSON document (so a new option
+/// needs no schema change; absent fields take their defaults).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TorrentOptions {
+    /// The owner's category it is filed under.
+    pub category: Option<String>,
+    /// The owner's tags on it, sorted, each once.
+    pub tags: Vec<String>,
+    /// Seeding stops at this ratio (uploaded over size).
+    pub ratio_limit: ShareLimit<f64>,
+    /// Seeding stops after this many seconds since completion.
+    pub seeding_time_limit: ShareLimit<u64>,
+    /// This torrent's own rates in bytes per second (0: only the global limit).
+    pub download_limit: u32,
+    pub upload_limit: u32,
+    /// Indexes of the files not to download, ascending.
+    pub skipped_files: Vec<usize>,
+    /// Place in the download queue within its priority: lower downloads first. `None`
+    /// until the torrent is moved in the queue; then `added_at` is used.
+    pub queue_rank: Option<i64>,
+    /// Takes a download slot even when every slot is taken (qBittorrent's force start).
+    pub force_start: bool,
+}
+
+impl TorrentRecord {
+    /// The key the download queue orders by within a priority.
+    pub fn queue_rank(&self) -> i64 {
+        self.options.queue_rank.unwrap_or(self.added_at)
+    }
 }
 
 impl TorrentRecord {
@@ -214,6 +273,7 @@ impl TorrentRecord {
             error: None,
             announced_pieces: Vec::new(),
             save_dir: String::new(),
+            options: TorrentOptions::default(),
         }
     }
 }

@@ -179,6 +179,8 @@ pub(super) fn torrent_doc(t: &TorrentRecord) -> Document {
         "error": opt(t.error.clone()),
         "announcedPieces": binary(&t.announced_pieces),
         "saveDir": &t.save_dir,
+        // As JSON text, like SQLite keeps it: one field whatever options are added.
+        "options": serde_json::to_string(&t.options).unwrap_or_else(|_| "{}".into()),
     }
 }
 
@@ -213,6 +215,11 @@ pub(super) fn torrent(d: &Document) -> StoreResult<TorrentRecord> {
         error: opt_text(d, "error")?,
         announced_pieces: bytes(d, "announcedPieces")?,
         save_dir: text(d, "saveDir")?,
+        options: match opt_text(d, "options")? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| corrupt(format!("options: {e}")))?,
+            None => Default::default(),
+        },
     })
 }
 

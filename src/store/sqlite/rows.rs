@@ -55,22 +55,22 @@ impl FromSql for Priority {
     }
 }
 
-/// `initial_peers` as a JSON array of strings in a TEXT column: borrowed when
+/// A value kept as JSON in a TEXT column (`initial_peers`, `options`): borrowed when
 /// writing, owned when reading.
-pub(super) struct PeersJson<T>(pub T);
+pub(super) struct JsonText<T>(pub T);
 
-impl ToSql for PeersJson<&[String]> {
+impl<T: serde::Serialize + ?Sized> ToSql for JsonText<&T> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        serde_json::to_string(&self.0)
+        serde_json::to_string(self.0)
             .map(ToSqlOutput::from)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
     }
 }
 
-impl FromSql for PeersJson<Vec<String>> {
+impl<T: serde::de::DeserializeOwned> FromSql for JsonText<T> {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         serde_json::from_str(value.as_str()?)
-            .map(PeersJson)
+            .map(JsonText)
             .map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }

@@ -17,7 +17,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
 /// Append new steps; never edit a step that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// Version 1: users, refresh tokens and torrents.
 pub(super) const SCHEMA_V1: &str = "
@@ -106,6 +106,12 @@ CREATE TABLE resume (
     files     TEXT    NOT NULL,
     saved_at  INTEGER NOT NULL
 ) STRICT;
+";
+
+/// Version 5: per-torrent options (category, tags, share and rate limits, skipped
+/// files, queue place) as one JSON document; `{}` means every default.
+const SCHEMA_V5: &str = "
+ALTER TABLE torrents ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
 ";
 
 // --- connection setup and migrations ----------------------------------------------------

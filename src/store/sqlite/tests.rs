@@ -48,6 +48,10 @@ fn sample_torrent() -> TorrentRecord {
         error: None,
         announced_pieces: vec![0b1010_0000, 0xff],
         save_dir: "users/u-1".to_owned(),
+        options: crate::store::TorrentOptions {
+            category: Some("tv".to_owned()),
+            ..Default::default()
+        },
     }
 }
 
@@ -139,10 +143,12 @@ async fn existing_v1_database_upgrades_to_current_with_data_intact() {
         store.list_users().await.expect("users"),
         vec![sample_user()]
     );
-    // Torrents from before version 3 announced nothing yet and live at the root.
+    // Torrents from before version 3 announced nothing yet and live at the root; from
+    // before version 5 they have every option at its default.
     let legacy = TorrentRecord {
         announced_pieces: Vec::new(),
         save_dir: String::new(),
+        options: Default::default(),
         ..sample_torrent()
     };
     assert_eq!(store.list_torrents().await.expect("torrents"), vec![legacy]);

@@ -3,27 +3,29 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use rusqlite::{named_params, params};
 
-use super::rows::PeersJson;
+use super::rows::JsonText;
 use super::{SqlResultExt, backend_msg, count};
 use crate::InfoHash;
-use crate::store::{Commit, OutboxRecord, StoreError, StoreResult, TorrentRecord};
+use crate::store::{
+    Commit, OutboxRecord, StoreError, StoreResult, TorrentOptions, TorrentRecord,
+};
 
 /// The `meta` row holding the highest event seq ever committed.
 const EVENT_SEQ_KEY: &str = "event_seq";
 
 const TORRENT_COLUMNS: &str = "info_hash, owner_id, name, magnet, torrent_bytes, \
      initial_peers, priority, paused, added_at, completed_at, seeding_stopped_at, \
-     total_bytes, downloaded_bytes, uploaded_bytes, error, announced_pieces, save_dir";
+     total_bytes, downloaded_bytes, uploaded_bytes, error, announced_pieces, save_dir, options";
 
 /// The plain insert of a whole torrent row; a macro so `concat!` can extend it.
 macro_rules! insert_torrent_sql {
     () => {
         "INSERT INTO torrents (info_hash, owner_id, name, magnet, torrent_bytes, \
          initial_peers, priority, paused, added_at, completed_at, seeding_stopped_at, \
-         total_bytes, downloaded_bytes, uploaded_bytes, error, announced_pieces, save_dir) \
+         total_bytes, downloaded_bytes, uploaded_bytes, error, announced_pieces, save_dir, options) \
          VALUES (:info_hash, :owner_id, :name, :magnet, :torrent_bytes, :initial_peers, \
          :priority, :paused, :added_at, :completed_at, :seeding_stopped_at, :total_bytes, \
-         :downloaded_bytes, :uploaded_bytes, :error, :announced_pieces, :save_dir)"
+         :downloaded_bytes, :uploaded_bytes, :error, :announced_pieces, :save_dir, :options)"
     };
 }
 
@@ -39,7 +41,8 @@ const UPSERT_TORRENT: &str = concat!(
      completed_at = excluded.completed_at, seeding_stopped_at = excluded.seeding_stopped_at, \
      total_bytes = excluded.total_bytes, downloaded_bytes = excluded.downloaded_bytes, \
      uploaded_bytes = excluded.uploaded_bytes, error = excluded.error, \
-     announced_pieces = excluded.announced_pieces, save_dir = excluded.save_dir"
+     announced_pieces = excluded.announced_pieces, save_dir = excluded.save_dir, \
+     options = excluded.options"
 );
 
 fn torrent_from_row(row: &Row<'_>) -> rusqlite::Result<TorrentRecord> {
@@ -49,7 +52,7 @@ fn torrent_from_row(row: &Row<'_>) -> rusqlite::Result<TorrentRecord> {
         name: row.get(2)?,
         magnet: row.get(3)?,
         torrent_bytes: row.get::<_, Option<Vec<u8>>>(4)?.map(bytes::Bytes::from),
-        initial_peers: row.get::<_, PeersJson<Vec<String>>>(5)?.0,
+        initial_peers: row.get::<_, JsonText<Vec<String>>>(5)?.0,
         priority: row.get(6)?,
         paused: row.get(7)?,
         added_at: row.get(8)?,
@@ -61,6 +64,7 @@ fn torrent_from_row(row: &Row<'_>) -> rusqlite::Result<TorrentRecord> {
         error: row.get(14)?,
         announced_pieces: row.get(15)?,
         save_dir: row.get(16)?,
+        options: row.get::<_, JsonText<TorrentOptions>>(17)?.0,
     })
 }
 
@@ -71,7 +75,7 @@ fn write_torrent(tx: &Transaction<'_>, sql: &str, t: &TorrentRecord) -> rusqlite
         ":name": t.name,
         ":magnet": t.magnet,
         ":torrent_bytes": t.torrent_bytes.as_deref(),
-        ":initial_peers": PeersJson(t.initial_peers.as_slice()),
+        ":initial_peers": JsonText(t.initial_peers.as_slice()),
         ":priority": t.priority,
         ":paused": t.paused,
         ":added_at": t.added_at,
@@ -83,6 +87,7 @@ fn write_torrent(tx: &Transaction<'_>, sql: &str, t: &TorrentRecord) -> rusqlite
         ":error": t.error,
         ":announced_pieces": t.announced_pieces,
         ":save_dir": t.save_dir,
+        ":options": JsonText(&t.options),
     })
 }
 
