@@ -88,6 +88,12 @@ pub struct TorrentView {
     pub completed_at: Option<Millis>,
     pub owner_id: String,
     pub error: Option<String>,
+    /// The owner's category it is filed under.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// The owner's tags on it, sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[cfg(test)]

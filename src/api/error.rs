@@ -92,6 +92,7 @@ impl From<EngineError> for ApiError {
                 )
             }
             E::NotFound(_) => Self::not_found(msg),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", msg),
             E::Store(s) => s.into(),
             E::Internal(err) => Self::internal(format!("{err:#}")),
         }

@@ -150,6 +150,7 @@ fn add_options(
         priority: parse_priority(priority)?,
         paused: paused.unwrap_or(false),
         peers,
+        ..AddOptions::default()
     })
 }
 

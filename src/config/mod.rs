@@ -121,6 +121,9 @@ pub struct EngineConfig {
     /// Stop seeding after this long. `SEED_TIME_LIMIT` in minutes, 0 to ten years
     /// (5256000; unset or 0 = never).
     pub seed_time_limit: Option<Duration>,
+    /// Seed completed torrents at all. `SEEDING_ENABLED`; when false a torrent stops the
+    /// moment it completes, as if a seeding limit had been reached.
+    pub seeding_enabled: bool,
     /// Peer discovery switches. `ENABLE_DHT`, `ENABLE_PEX`, `ENABLE_LSD`.
     pub enable_dht: bool,
     pub enable_pex: bool,
@@ -264,6 +267,7 @@ fn engine_config(v: &Vars, peer_host: IpAddr) -> Result<EngineConfig, ConfigErro
         peer_listen: SocketAddr::new(peer_host, v.parse("PEER_PORT", 6881)?),
         seed_ratio_limit: (ratio > 0.0).then_some(ratio),
         seed_time_limit: (seed_minutes > 0.0).then(|| Duration::from_secs_f64(seed_minutes * 60.0)),
+        seeding_enabled: v.parse("SEEDING_ENABLED", true)?,
         enable_dht: v.parse("ENABLE_DHT", true)?,
         enable_pex: v.parse("ENABLE_PEX", true)?,
         enable_lsd: v.parse("ENABLE_LSD", true)?,

@@ -188,6 +188,8 @@ impl Entry {
                 .clone()
                 .or_else(|| stats.and_then(|s| s.error.clone()))
                 .or_else(|| self.resolve_error.clone()),
+            category: rec.options.category.clone(),
+            tags: rec.options.tags.clone(),
         }
     }
 
@@ -228,6 +230,7 @@ impl Entry {
                             } else {
                                 downloaded as f64 / f.len as f64 * 100.0
                             },
+                            wanted: !self.rec.options.skipped_files.contains(&index),
                         }
                     })
                     .collect();
@@ -243,6 +246,7 @@ impl Entry {
             downloaded_session: self.session_fetched,
             save_path,
             dropped_trackers: Vec::new(), // filled in by Engine::details
+            options: self.rec.options.clone(),
         }
     }
 }

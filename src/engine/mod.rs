@@ -21,7 +21,10 @@
 mod entry;
 pub mod files;
 mod hooks;
+mod info;
+pub mod labels;
 pub mod list;
+mod manage;
 mod orchestrate;
 pub mod queue;
 mod resume;
@@ -46,6 +49,8 @@ use crate::events::{Bus, Change, Draft, Event};
 use crate::store::{DynStore, Priority, StoreError, TorrentRecord};
 use entry::Entry;
 pub use hooks::{HookPoint, Hooks};
+pub use labels::Labels;
+pub use manage::QueueMove;
 use source::{MagnetLink, UrlFetchPolicy};
 pub use types::*;
 
@@ -71,6 +76,9 @@ pub enum EngineError {
     FilesInUse(String),
     #[error("torrent {0} not found")]
     NotFound(InfoHash),
+    /// The request contradicts what exists (a category that exists, or does not).
+    #[error("{0}")]
+    Conflict(String),
     /// Deleting the torrent's files failed; the torrent is kept as it was.
     #[error("could not delete the torrent's files: {0}")]
     DeleteFiles(String),
@@ -114,6 +122,8 @@ pub struct Engine {
     piece_buffers: Arc<storage::Budget>,
     /// Counts changes to torrents' records (see [`Engine::changes`]).
     changes: std::sync::atomic::AtomicU64,
+    /// Every user's categories and tags (see [`labels`]).
+    labels: Mutex<labels::AllLabels>,
 }
 
 impl Engine {
@@ -162,8 +172,10 @@ impl Engine {
             resume,
             piece_buffers,
             changes: Default::default(),
+            labels: Default::default(),
         });
         engine.load_settings().await?;
+        engine.load_labels().await?;
         engine.restore().await?;
         sampler::spawn(engine.clone());
         Ok(engine)
@@ -245,18 +257,14 @@ impl Engine {
                 file_record(source::fetch_torrent_url(&url, &policy).await?)?
             }
         };
-        let save_dir = files::user_dir(&actor.user_id).ok_or_else(|| {
-            EngineError::Internal(anyhow::anyhow!(
-                "user id {:?} is not a folder name",
-                actor.user_id
-            ))
-        })?;
+        let save_dir = self.save_dir_for(actor, &opts)?;
         let mut rec = TorrentRecord {
             owner_id: actor.user_id.clone(),
             priority: opts.priority,
             paused: opts.paused,
             added_at: crate::now_millis(),
             save_dir,
+            options: opts.options.clone(),
             ..rec_base
         };
         for p in opts.peers.iter().map(|p| p.to_string()) {
@@ -271,6 +279,12 @@ impl Engine {
         // Tracker names are resolved now, not under the operations lock.
         source::trackers::resolve_tracker_names(&rec, (&cfg).into()).await;
         let ops = self.ops.lock().await;
+        if lock(&self.torrents).contains_key(&hash) {
+            return Err(EngineError::AlreadyExists(hash));
+        }
+        let category = rec.options.category.as_deref();
+        self.ensure_labels(&ops, &actor.user_id, category, &rec.options.tags)
+            .await?;
         let view = {
             let mut map = lock(&self.torrents);
             if map.contains_key(&hash) {
@@ -297,6 +311,27 @@ impl Engine {
         self.reconcile_locked(&ops).await;
         tracing::info!(info_hash = %hash, user = %actor.user_id, "torrent added");
         self.view_of(actor, &hash)
+    }
+
+    /// The folder (relative to `DOWNLOAD_PATH`) a new torrent's files go in: the one
+    /// asked for, else its category's, else the owner's own; always inside the owner's.
+    fn save_dir_for(&self, actor: &Actor, opts: &AddOptions) -> Result<String> {
+        let user = files::user_dir(&actor.user_id).ok_or_else(|| {
+            EngineError::Internal(anyhow::anyhow!(
+                "user id {:?} is not a folder name",
+                actor.user_id
+            ))
+        })?;
+        let sub = match (&opts.save_path, &opts.options.category) {
+            (Some(p), _) => labels::relative_save_path(p, &self.user_root(actor)?)?,
+            (None, Some(c)) => self.category_folder(&actor.user_id, c).unwrap_or_default(),
+            (None, None) => String::new(),
+        };
+        Ok(if sub.is_empty() {
+            user
+        } else {
+            format!("{user}/{sub}")
+        })
     }
 
     /// The view a torrent will have once `rec` is its record, queue plan included.

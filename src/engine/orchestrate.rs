@@ -36,14 +36,15 @@ impl Engine {
     /// disk, and [`Engine::reconcile`] decides whether it runs. Failures put the torrent
     /// in the error state rather than losing it.
     pub(super) async fn attach(&self, ops: &Ops<'_>, hash: &InfoHash) {
-        let (bytes, peers, root) = {
+        let (bytes, peers, root, options) = {
             let map = lock(&self.torrents);
             let Some(e) = map.get(hash) else { return };
             let Some(bytes) = e.rec.torrent_bytes.clone() else {
                 return;
             };
             let root = files::root_of(&self.download_path(), &e.rec);
-            (bytes, parse_peers(&e.rec.initial_peers), root)
+            let options = e.rec.options.clone();
+            (bytes, parse_peers(&e.rec.initial_peers), root, options)
         };
         let cfg = self.config();
         let result = async {
@@ -66,6 +67,11 @@ impl Engine {
                 output_folder: Some(folder.to_string_lossy().into_owned()),
                 initial_peers: Some(peers),
                 peer_limit: Some(cfg.max_peer_connections),
+                only_files: wanted_files(&options.skipped_files, info.files.len()),
+                ratelimits: librqbit::limits::LimitsConfig {
+                    download_bps: NonZeroU32::new(options.download_limit),
+                    upload_bps: NonZeroU32::new(options.upload_limit),
+                },
                 ..Default::default()
             };
             let resp = self
@@ -468,8 +474,9 @@ pub(super) fn assign_slots(map: &mut Torrents, max: usize) -> (usize, usize) {
         .map(|e| queue::Candidate {
             info_hash: &e.rec.info_hash,
             priority: e.rec.priority,
-            added_at: e.rec.added_at,
+            rank: e.rec.queue_rank(),
             wants_download: e.wants_download(),
+            forced: e.rec.options.force_start,
         })
         .collect();
     let plan = queue::plan(&candidates, max);
@@ -529,6 +536,15 @@ pub(super) fn session_options(
 /// Wait before the n-th retry of a metadata fetch: 2 s doubling up to 2 minutes.
 fn resolve_backoff(failures: u32) -> std::time::Duration {
     std::time::Duration::from_secs((1u64 << failures.min(7)).min(120))
+}
+
+/// librqbit's `only_files` for a torrent of `count` files with `skipped` left out
+/// (`None`: every file).
+pub(super) fn wanted_files(skipped: &[usize], count: usize) -> Option<Vec<usize>> {
+    if skipped.is_empty() {
+        return None;
+    }
+    Some((0..count).filter(|i| !skipped.contains(i)).collect())
 }
 
 fn parse_peers(peers: &[String]) -> Vec<SocketAddr> {

@@ -1,9 +1,10 @@
 //! The download queue as a pure function: which torrents may download now.
 //!
 //! Torrents that want to download (not paused, not complete, not failed) are ordered by
-//! priority (high, normal, low), then by the time they were added, then by info hash so
-//! the order is total. The first `max_active` download; the rest wait, in that order.
-//! Seeding torrents never take a slot. Keeping this free of I/O makes the policy easy to
+//! priority (high, normal, low), then by rank (the time they were added, unless a user
+//! moved them in the queue), then by info hash so the order is total. The first
+//! `max_active` download; the rest wait, in that order. Force-started torrents download
+//! without taking a slot, as in qBittorrent. Seeding torrents never take a slot. Keeping this free of I/O makes the policy easy to
 //! test and lets the engine re-plan after every change.
 
 use crate::store::Priority;
@@ -14,8 +15,11 @@ use crate::store::Priority;
 pub struct Candidate<K> {
     pub info_hash: K,
     pub priority: Priority,
-    pub added_at: i64,
+    /// Order within a priority: lower first.
+    pub rank: i64,
     pub wants_download: bool,
+    /// Downloads whatever the slots say.
+    pub forced: bool,
 }
 
 /// The outcome: downloading torrents, and waiting ones in queue order.
@@ -28,14 +32,20 @@ pub struct Plan<K> {
 /// Splits the candidates that want to download into active and queued.
 pub fn plan<K: Ord + Copy>(candidates: &[Candidate<K>], max_active: usize) -> Plan<K> {
     let mut wanting: Vec<&Candidate<K>> = candidates.iter().filter(|c| c.wants_download).collect();
-    wanting.sort_by(|a, b| {
-        (a.priority, a.added_at, a.info_hash).cmp(&(b.priority, b.added_at, b.info_hash))
-    });
-    let split = wanting.len().min(max_active);
+    wanting.sort_by(|a, b| order(a).cmp(&order(b)));
+    let (forced, waiting): (Vec<_>, Vec<_>) = wanting.into_iter().partition(|c| c.forced);
+    let split = waiting.len().min(max_active);
+    let mut active: Vec<K> = forced.iter().map(|c| c.info_hash).collect();
+    active.extend(waiting[..split].iter().map(|c| c.info_hash));
     Plan {
-        active: wanting[..split].iter().map(|c| c.info_hash).collect(),
-        queued: wanting[split..].iter().map(|c| c.info_hash).collect(),
+        active,
+        queued: waiting[split..].iter().map(|c| c.info_hash).collect(),
     }
+}
+
+/// The queue's sort key.
+pub fn order<K: Copy>(c: &Candidate<K>) -> (Priority, i64, K) {
+    (c.priority, c.rank, c.info_hash)
 }
 
 #[cfg(test)]
@@ -46,8 +56,9 @@ mod tests {
         Candidate {
             info_hash: h,
             priority: p,
-            added_at: t,
+            rank: t,
             wants_download: wants,
+            forced: false,
         }
     }
 
@@ -73,6 +84,18 @@ mod tests {
         let p = plan(&cs, 1);
         assert_eq!(p.active, vec!["x"]);
         assert!(p.queued.is_empty());
+    }
+
+    #[test]
+    fn forced_torrents_download_without_a_slot() {
+        let forced = Candidate {
+            forced: true,
+            ..c("f", Priority::Low, 9, true)
+        };
+        let cs = [c("a", Priority::High, 1, true), c("b", Priority::High, 2, true), forced];
+        let p = plan(&cs, 1);
+        assert_eq!(p.active, vec!["f", "a"]);
+        assert_eq!(p.queued, vec!["b"]);
     }
 
     #[test]

@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use super::{Engine, EngineError, Limits, Result, Settings, lock};
 
+/// Longest global seeding time, in minutes (ten years, as `SEED_TIME_LIMIT`).
+const MAX_SEED_MINUTES: u64 = 10 * 365 * 24 * 60;
+
 /// The store's settings entry holding [`Settings`] as JSON.
 const SETTINGS_KEY: &str = "engine";
 
@@ -42,6 +45,8 @@ impl Engine {
             download_limit: Some(cfg.download_limit),
             upload_limit: Some(cfg.upload_limit),
             max_concurrent_torrents: Some(cfg.max_concurrent),
+            seed_ratio_limit: Some(cfg.seed_ratio_limit.unwrap_or(0.0)),
+            seed_time_limit: Some(cfg.seed_time_limit.map_or(0, |d| d.as_secs() / 60)),
         }
     }
 
@@ -53,12 +58,27 @@ impl Engine {
                 "maxConcurrentTorrents must be at least 1".into(),
             ));
         }
+        if new
+            .seed_ratio_limit
+            .is_some_and(|r| !(0.0..=10_000.0).contains(&r))
+        {
+            return Err(EngineError::InvalidSetting(
+                "seedRatioLimit must be 0 (none) to 10000".into(),
+            ));
+        }
+        if new.seed_time_limit.is_some_and(|m| m > MAX_SEED_MINUTES) {
+            return Err(EngineError::InvalidSetting(format!(
+                "seedTimeLimit must be 0 (none) to {MAX_SEED_MINUTES} minutes"
+            )));
+        }
         let ops = self.ops.lock().await;
         let old = self.settings();
         let merged = Settings {
             download_limit: new.download_limit.or(old.download_limit),
             upload_limit: new.upload_limit.or(old.upload_limit),
             max_concurrent_torrents: new.max_concurrent_torrents.or(old.max_concurrent_torrents),
+            seed_ratio_limit: new.seed_ratio_limit.or(old.seed_ratio_limit),
+            seed_time_limit: new.seed_time_limit.or(old.seed_time_limit),
         };
         let value = serde_json::to_string(&merged).map_err(|e| EngineError::Internal(e.into()))?;
         self.store
@@ -76,8 +96,15 @@ impl Engine {
             download_limit: s.download_limit.unwrap_or(cfg.download_limit),
             upload_limit: s.upload_limit.unwrap_or(cfg.upload_limit),
         });
+        let mut cfg = lock(&self.cfg);
         if let Some(max) = s.max_concurrent_torrents {
-            lock(&self.cfg).max_concurrent = max.max(1);
+            cfg.max_concurrent = max.max(1);
+        }
+        if let Some(r) = s.seed_ratio_limit {
+            cfg.seed_ratio_limit = (r > 0.0).then_some(r);
+        }
+        if let Some(m) = s.seed_time_limit {
+            cfg.seed_time_limit = (m > 0).then(|| std::time::Duration::from_secs(m * 60));
         }
     }
 

@@ -37,6 +37,11 @@ pub struct AddOptions {
     pub paused: bool,
     /// Peers to connect to in addition to trackers, DHT and local discovery.
     pub peers: Vec<SocketAddr>,
+    /// A folder inside the owner's (relative, or absolute under it); default: the
+    /// category's folder, else the owner's.
+    pub save_path: Option<String>,
+    /// Category, tags, limits: missing categories and tags are created for the owner.
+    pub options: crate::store::TorrentOptions,
 }
 
 /// One file inside a torrent.
@@ -50,6 +55,8 @@ pub struct FileView {
     pub length: u64,
     pub downloaded: u64,
     pub percentage: f64,
+    /// Whether it is downloaded (a user can leave files out).
+    pub wanted: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -96,6 +103,26 @@ pub struct TorrentDetails {
     /// Trackers of the magnet or `.torrent` that the tracker policy kept from librqbit
     /// (`ALLOW_PRIVATE_TRACKERS`, link-local, scheme), each with the reason.
     pub dropped_trackers: Vec<DroppedTracker>,
+    /// Category, tags, share and rate limits, skipped files, queue place, force start.
+    pub options: crate::store::TorrentOptions,
+}
+
+/// A torrent with what qBittorrent-style clients list beside its view.
+#[derive(Debug, Clone)]
+pub struct TorrentInfo {
+    pub view: TorrentView,
+    pub options: crate::store::TorrentOptions,
+    /// The folder its files are saved in, absolute.
+    pub save_path: std::path::PathBuf,
+    /// Its content, absolute: the single file, or the torrent's folder.
+    pub content_path: std::path::PathBuf,
+    /// 1-based place in the download order of every incomplete torrent (0: complete).
+    pub queue_order: usize,
+    /// The limits in force: its own, else the global ones (ratio; seconds).
+    pub ratio_limit: Option<f64>,
+    pub seeding_time_limit: Option<u64>,
+    /// Whether it holds (or, force-started, bypasses) a download slot.
+    pub active: bool,
 }
 
 /// A tracker of a magnet or `.torrent` that librqbit was not given, and why
@@ -117,12 +144,17 @@ pub struct Limits {
 
 /// The settings administrators change at runtime. Given ones replace the current value;
 /// they are kept in the store and outlive restarts (over the environment's values).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     pub download_limit: Option<u32>,
     pub upload_limit: Option<u32>,
     pub max_concurrent_torrents: Option<usize>,
+    /// The global seeding limits: ratio, and minutes since completion (0: none).
+    #[serde(default)]
+    pub seed_ratio_limit: Option<f64>,
+    #[serde(default)]
+    pub seed_time_limit: Option<u64>,
 }
 
 /// Counts and rates over the torrents an actor can see.

@@ -22,13 +22,15 @@ pub enum EventType {
     Resumed,
     /// A user changed the torrent's priority.
     Priority,
+    /// A user changed the torrent's options (category, tags, limits, files, queue place).
+    Updated,
     Removed,
     Error,
     QueueUpdated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         Self::Added,
         Self::Metadata,
         Self::Progress,
@@ -38,6 +40,7 @@ impl EventType {
         Self::Paused,
         Self::Resumed,
         Self::Priority,
+        Self::Updated,
         Self::Removed,
         Self::Error,
         Self::QueueUpdated,
@@ -54,6 +57,7 @@ impl EventType {
             Self::Paused => "torrent:paused",
             Self::Resumed => "torrent:resumed",
             Self::Priority => "torrent:priority",
+            Self::Updated => "torrent:updated",
             Self::Removed => "torrent:removed",
             Self::Error => "torrent:error",
             Self::QueueUpdated => "queue:updated",

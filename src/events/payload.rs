@@ -34,6 +34,9 @@ pub enum Event {
     Resumed(TorrentView),
     #[serde(rename = "torrent:priority")]
     Priority(TorrentView),
+    /// A user changed the torrent's options: category, tags, limits, files, queue place.
+    #[serde(rename = "torrent:updated")]
+    Updated(TorrentView),
     #[serde(rename = "torrent:removed")]
     Removed(Removed),
     #[serde(rename = "torrent:error")]
@@ -54,6 +57,7 @@ impl Event {
             Self::Paused(_) => EventType::Paused,
             Self::Resumed(_) => EventType::Resumed,
             Self::Priority(_) => EventType::Priority,
+            Self::Updated(_) => EventType::Updated,
             Self::Removed(_) => EventType::Removed,
             Self::Error(_) => EventType::Error,
             Self::QueueUpdated(_) => EventType::QueueUpdated,
@@ -227,6 +231,8 @@ pub(crate) fn sample_view(info_hash: crate::InfoHash) -> TorrentView {
         completed_at: None,
         owner_id: "u".into(),
         error: None,
+        category: None,
+        tags: Vec::new(),
     }
 }
 
@@ -262,7 +268,8 @@ mod tests {
                 reason: Some("seeding limit reached".into()),
             }),
             Event::Resumed(view.clone()),
-            Event::Priority(view),
+            Event::Priority(view.clone()),
+            Event::Updated(view),
             Event::Removed(Removed {
                 name: None,
                 delete_files: true,

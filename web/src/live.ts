@@ -27,6 +27,7 @@ const EVENTS = [
   'torrent:paused',
   'torrent:resumed',
   'torrent:priority',
+  'torrent:updated',
   'torrent:removed',
   'torrent:error',
   'queue:updated',

@@ -114,6 +114,7 @@ export function apply(e: Envelope) {
     case 'torrent:added':
     case 'torrent:resumed':
     case 'torrent:priority':
+    case 'torrent:updated':
       upsert(view(e));
       break;
     case 'torrent:paused':

@@ -32,6 +32,8 @@ fn view(i: usize) -> TorrentView {
         completed_at: None,
         owner_id: "u".into(),
         error: None,
+        category: None,
+        tags: Vec::new(),
     }
 }
 
