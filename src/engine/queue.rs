@@ -32,7 +32,7 @@ pub struct Plan<K> {
 /// Splits the candidates that want to download into active and queued.
 pub fn plan<K: Ord + Copy>(candidates: &[Candidate<K>], max_active: usize) -> Plan<K> {
     let mut wanting: Vec<&Candidate<K>> = candidates.iter().filter(|c| c.wants_download).collect();
-    wanting.sort_by(|a, b| order(a).cmp(&order(b)));
+    wanting.sort_by_key(|c| order(c));
     let (forced, waiting): (Vec<_>, Vec<_>) = wanting.into_iter().partition(|c| c.forced);
     let split = waiting.len().min(max_active);
     let mut active: Vec<K> = forced.iter().map(|c| c.info_hash).collect();
