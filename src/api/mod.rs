@@ -6,6 +6,7 @@ mod auth;
 pub mod error;
 pub mod extract;
 mod list_cache;
+mod manage;
 mod metrics;
 pub mod starting;
 mod system;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
         .merge(torrents::router())
+        .merge(manage::router())
         .merge(system::router())
         .merge(metrics::router())
         .route_layer(axum::middleware::from_fn(metrics::track))

@@ -229,7 +229,7 @@ async fn list(
 
 /// The `:infoHash` of a torrent's path. A malformed hash names no torrent: 404, as
 /// for an unknown one.
-fn torrent_hash(path: &str) -> Result<InfoHash, ApiError> {
+pub(super) fn torrent_hash(path: &str) -> Result<InfoHash, ApiError> {
     InfoHash::parse(path).map_err(|_| ApiError::not_found(format!("torrent {path} not found")))
 }
 

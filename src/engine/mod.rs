@@ -547,7 +547,8 @@ impl Engine {
         list::select(self.list(actor), query)
     }
 
-    fn view_of(&self, actor: &Actor, hash: &InfoHash) -> Result<TorrentView> {
+    /// One torrent's list view (`NotFound` when the actor may not see it).
+    pub fn view_of(&self, actor: &Actor, hash: &InfoHash) -> Result<TorrentView> {
         let map = lock(&self.torrents);
         map.get(hash)
             .filter(|e| actor.may_see(&e.rec.owner_id))
