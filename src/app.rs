@@ -44,6 +44,8 @@ pub struct Services {
     pub metrics_token: Option<String>,
     /// Recent `GET /api/torrents` answers (see [`crate::api::ListCache`]).
     pub list_cache: Arc<crate::api::ListCache>,
+    /// qBittorrent API sessions and their `sync/maindata` states.
+    pub qbt: Arc<crate::api::qbt::Sessions>,
 }
 
 pub struct App {
@@ -173,6 +175,7 @@ impl App {
             metrics,
             metrics_token: config.metrics_token.clone(),
             list_cache: Default::default(),
+            qbt: Default::default(),
         };
         Ok(Self {
             listener,

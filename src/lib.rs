@@ -28,6 +28,9 @@
 //! Dependencies point inward: `api` and `gateway` use `engine`, `auth`, `store` and
 //! `events` through `app::Services`; nothing uses `api` or `gateway`.
 
+// `json!` of a qBittorrent torrent object (50 fields) needs more than the default 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -18,7 +18,10 @@ use crate::store::ShareLimit;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/torrents/{hash}/options", axum::routing::patch(set_options))
+        .route(
+            "/api/torrents/{hash}/options",
+            axum::routing::patch(set_options),
+        )
         .route("/api/torrents/{hash}/files", put(set_files))
         .route("/api/torrents/{hash}/recheck", post(recheck))
         .route("/api/torrents/{hash}/queue", post(move_in_queue))

@@ -2,12 +2,13 @@
 //! adds the body limit, JSON fallbacks for unknown routes and panics, and request
 //! tracing. Handlers stay thin: extract, call the engine or auth, map the error.
 
-mod auth;
+pub(crate) mod auth;
 pub mod error;
 pub mod extract;
 mod list_cache;
 mod manage;
 mod metrics;
+pub mod qbt;
 pub mod starting;
 mod system;
 mod torrents;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(torrents::router())
         .merge(manage::router())
+        .merge(qbt::router())
         .merge(system::router())
         .merge(metrics::router())
         .route_layer(axum::middleware::from_fn(metrics::track))

@@ -216,6 +216,19 @@ impl Auth {
         password: &str,
         client: IpAddr,
     ) -> Result<TokenPair, AuthError> {
+        let user = self.authenticate(username, password, client).await?;
+        self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
+            .await
+    }
+
+    /// Checks a user name and password under the login limiter, as [`Auth::login`] does,
+    /// without issuing tokens (the qBittorrent API keeps its own sessions).
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<User, AuthError> {
         let attempt = self
             .cache
             .begin_login(client, username)
@@ -224,8 +237,7 @@ impl Auth {
         match self.check_credentials(username, password).await {
             Ok(user) => {
                 attempt.succeeded().await;
-                self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
-                    .await
+                Ok(user)
             }
             Err(AuthError::InvalidCredentials) => {
                 attempt.failed().await;

@@ -88,3 +88,24 @@ fn info(
         queue_order,
     }
 }
+
+impl Engine {
+    /// What the torrent's metainfo says (pieces, trackers, creator), once it is known.
+    pub fn metainfo(
+        &self,
+        actor: &Actor,
+        hash: &InfoHash,
+    ) -> Result<Option<super::source::TorrentFileInfo>> {
+        let bytes = {
+            let map = lock(&self.torrents);
+            let e = map
+                .get(hash)
+                .filter(|e| actor.may_see(&e.rec.owner_id))
+                .ok_or(EngineError::NotFound(*hash))?;
+            e.rec.torrent_bytes.clone()
+        };
+        bytes
+            .map(|b| super::source::inspect_torrent(&b))
+            .transpose()
+    }
+}

@@ -130,7 +130,11 @@ impl Engine {
             .get(&actor.user_id)
             .cloned()
             .unwrap_or_default();
-        for v in self.list(actor).into_iter().filter(|v| v.owner_id == actor.user_id) {
+        for v in self
+            .list(actor)
+            .into_iter()
+            .filter(|v| v.owner_id == actor.user_id)
+        {
             if let Some(c) = v.category {
                 labels.categories.entry(c).or_default();
             }
@@ -190,7 +194,11 @@ impl Engine {
     }
 
     /// Removes categories: the actor's torrents filed under one lose it.
-    pub async fn remove_categories(self: &Arc<Self>, actor: &Actor, names: &[String]) -> Result<()> {
+    pub async fn remove_categories(
+        self: &Arc<Self>,
+        actor: &Actor,
+        names: &[String],
+    ) -> Result<()> {
         let owner = Actor {
             admin: false,
             ..actor.clone()
@@ -214,7 +222,10 @@ impl Engine {
 
     /// Creates tags (existing ones are kept).
     pub async fn create_tags(&self, actor: &Actor, tags: &[String]) -> Result<()> {
-        let tags = tags.iter().map(|t| check_tag(t)).collect::<Result<Vec<_>>>()?;
+        let tags = tags
+            .iter()
+            .map(|t| check_tag(t))
+            .collect::<Result<Vec<_>>>()?;
         let ops = self.ops.lock().await;
         self.change_labels(&ops, &actor.user_id, |l| {
             l.tags.extend(tags);
@@ -331,7 +342,13 @@ mod tests {
         assert_eq!(relative_save_path("tv/hd", root).unwrap(), "tv/hd");
         assert_eq!(relative_save_path("./tv", root).unwrap(), "tv");
         assert_eq!(relative_save_path("/data/users/u1/tv", root).unwrap(), "tv");
-        for bad in ["../u2", "tv/../../u2", "/data/users/u2", "/etc", "/data/users/u1/../u2"] {
+        for bad in [
+            "../u2",
+            "tv/../../u2",
+            "/data/users/u2",
+            "/etc",
+            "/data/users/u1/../u2",
+        ] {
             assert!(relative_save_path(bad, root).is_err(), "{bad:?}");
         }
     }

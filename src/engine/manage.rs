@@ -119,10 +119,14 @@ impl Engine {
         hashes: &[InfoHash],
         tags: &[String],
     ) -> Result<Vec<TorrentView>> {
-        let tags = tags.iter().map(|t| check_tag(t)).collect::<Result<Vec<_>>>()?;
+        let tags = tags
+            .iter()
+            .map(|t| check_tag(t))
+            .collect::<Result<Vec<_>>>()?;
         {
             let ops = self.ops.lock().await;
-            self.ensure_labels(&ops, &actor.user_id, None, &tags).await?;
+            self.ensure_labels(&ops, &actor.user_id, None, &tags)
+                .await?;
         }
         self.update_many(actor, hashes, |r| {
             r.options.tags.extend(tags.iter().cloned());
@@ -161,7 +165,9 @@ impl Engine {
         if let ShareLimit::Limit(r) = ratio
             && !(r.is_finite() && r >= 0.0)
         {
-            return Err(EngineError::InvalidSetting(format!("invalid ratio limit {r}")));
+            return Err(EngineError::InvalidSetting(format!(
+                "invalid ratio limit {r}"
+            )));
         }
         self.update_many(actor, hashes, |r| {
             r.options.ratio_limit = ratio;
@@ -291,7 +297,12 @@ impl Engine {
 
     /// Where a move puts a torrent: its new priority and rank. `None` for a torrent the
     /// actor may not see or that has nowhere to go.
-    fn queue_target(&self, actor: &Actor, hash: &InfoHash, how: QueueMove) -> Option<(Priority, i64)> {
+    fn queue_target(
+        &self,
+        actor: &Actor,
+        hash: &InfoHash,
+        how: QueueMove,
+    ) -> Option<(Priority, i64)> {
         let map = lock(&self.torrents);
         let me = map.get(hash).filter(|e| actor.may_see(&e.rec.owner_id))?;
         let mut order: Vec<(Priority, i64, InfoHash)> = map

@@ -92,7 +92,11 @@ mod tests {
             forced: true,
             ..c("f", Priority::Low, 9, true)
         };
-        let cs = [c("a", Priority::High, 1, true), c("b", Priority::High, 2, true), forced];
+        let cs = [
+            c("a", Priority::High, 1, true),
+            c("b", Priority::High, 2, true),
+            forced,
+        ];
         let p = plan(&cs, 1);
         assert_eq!(p.active, vec!["f", "a"]);
         assert_eq!(p.queued, vec!["b"]);

@@ -308,8 +308,8 @@ fn seeding_limit_reached(rec: &TorrentRecord, cfg: &EngineConfig, now: i64) -> b
     let global_secs = cfg.seed_time_limit.map(|t| t.as_secs());
     let time_limit = rec.options.seeding_time_limit.or_global(global_secs);
     let by_ratio = ratio_limit.is_some_and(|r| ratio(rec) >= r);
-    let by_time = time_limit
-        .is_some_and(|t| now.saturating_sub(done) >= (t as i64).saturating_mul(1000));
+    let by_time =
+        time_limit.is_some_and(|t| now.saturating_sub(done) >= (t as i64).saturating_mul(1000));
     by_ratio || by_time
 }
 

@@ -34,6 +34,12 @@ impl Engine {
         cfg.upload_limit = limits.upload_limit;
     }
 
+    /// Whether DHT and local service discovery are on.
+    pub fn discovery(&self) -> (bool, bool) {
+        let cfg = self.config();
+        (cfg.enable_dht, cfg.enable_lsd)
+    }
+
     pub fn max_concurrent(&self) -> usize {
         self.config().max_concurrent
     }

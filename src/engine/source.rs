@@ -137,6 +137,17 @@ pub struct TorrentFileInfo {
     pub sub_folder: Option<String>,
     /// Paths of the files relative to the download directory.
     pub files: Vec<(PathBuf, u64)>,
+    pub piece_length: u32,
+    /// The pieces' SHA-1 hashes, 20 bytes each, in order.
+    pub piece_hashes: Vec<u8>,
+    /// Trackers, tier by tier (`announce-list`, else `announce`).
+    pub trackers: Vec<String>,
+    /// Outside the info dictionary: known from a `.torrent`, not from peers.
+    pub created_by: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub creation_date: Option<i64>,
+    pub comment: Option<String>,
+    pub private: bool,
 }
 
 /// Parses and checks `.torrent` bytes. Any unsafe path refuses the whole torrent.
@@ -145,6 +156,14 @@ pub fn inspect_torrent(bytes: &[u8]) -> Result<TorrentFileInfo, EngineError> {
         .map_err(|e| EngineError::InvalidTorrent(format!("not a torrent file: {e}")))?;
     let info_hash = InfoHash::from_bytes(parsed.info_hash.0);
     let name_raw = parsed.info.data.name.as_ref().map(|n| n.as_ref().to_vec());
+    let piece_length = parsed.info.data.piece_length;
+    let piece_hashes = parsed.info.data.pieces.as_ref().to_vec();
+    let private = parsed.info.data.private;
+    let mut trackers: Vec<String> = parsed
+        .iter_announce()
+        .map(|t| String::from_utf8_lossy(t.as_ref()).into_owned())
+        .collect();
+    trackers.dedup();
     let validated = parsed
         .info
         .data
@@ -173,12 +192,23 @@ pub fn inspect_torrent(bytes: &[u8]) -> Result<TorrentFileInfo, EngineError> {
         }
         files.push((path, fd.len));
     }
+    let text = |b: &Option<ByteBuf<'_>>| {
+        b.as_ref()
+            .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+    };
     Ok(TorrentFileInfo {
         info_hash,
         name,
         total_bytes: validated.lengths().total_length(),
         sub_folder,
         files,
+        piece_length,
+        piece_hashes,
+        trackers,
+        created_by: text(&parsed.created_by),
+        creation_date: parsed.creation_date.map(|d| d as i64),
+        comment: text(&parsed.comment),
+        private,
     })
 }
 

@@ -216,8 +216,9 @@ pub(super) fn torrent(d: &Document) -> StoreResult<TorrentRecord> {
         announced_pieces: bytes(d, "announcedPieces")?,
         save_dir: text(d, "saveDir")?,
         options: match opt_text(d, "options")? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| corrupt(format!("options: {e}")))?,
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| corrupt(format!("options: {e}")))?
+            }
             None => Default::default(),
         },
     })

@@ -6,9 +6,7 @@ use rusqlite::{named_params, params};
 use super::rows::JsonText;
 use super::{SqlResultExt, backend_msg, count};
 use crate::InfoHash;
-use crate::store::{
-    Commit, OutboxRecord, StoreError, StoreResult, TorrentOptions, TorrentRecord,
-};
+use crate::store::{Commit, OutboxRecord, StoreError, StoreResult, TorrentOptions, TorrentRecord};
 
 /// The `meta` row holding the highest event seq ever committed.
 const EVENT_SEQ_KEY: &str = "event_seq";
