@@ -153,8 +153,9 @@ deps_tansu() {
 
 # The Python tools the tests run, in a venv of the repository's own
 # (.test-tools/venv, ignored by git) that is put first on PATH:
-# nx-27017, a MongoDB wire-protocol server for the MongoDB store's tests, and
-# check-jsonschema, which validates docker-compose.yml against the Compose spec.
+# nx-27017, a MongoDB wire-protocol server for the MongoDB store's tests,
+# check-jsonschema, which validates docker-compose.yml against the Compose spec,
+# and qbittorrent-api, the Python client that drives the qBittorrent API's tests.
 # Pinned, so every machine tests against the same server.
 deps_python() {
     local venv=.test-tools/venv
@@ -168,10 +169,12 @@ deps_python() {
         fi
         quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
     fi
-    if [[ ! -x $venv/bin/nx-27017 || ! -x $venv/bin/check-jsonschema ]]; then
-        step "installing nx-27017 and check-jsonschema into $venv"
+    local pins=("nx-27017==0.8.1" "check-jsonschema==0.39.0" "qbittorrent-api==2025.11.1")
+    if [[ ! -x $venv/bin/nx-27017 || ! -x $venv/bin/check-jsonschema ]] ||
+        ! "$venv/bin/python" -c 'import qbittorrentapi' >/dev/null 2>&1; then
+        step "installing ${pins[*]} into $venv"
         [[ -x $venv/bin/pip ]] || quietly python3 -m venv "$venv"
-        quietly "$venv/bin/pip" install --quiet "nx-27017==0.8.1" "check-jsonschema==0.39.0"
+        quietly "$venv/bin/pip" install --quiet "${pins[@]}"
     fi
     export PATH="$PWD/$venv/bin:$PATH"
 }

@@ -22,6 +22,7 @@ mod mongo_outage;
 mod mongo_server;
 mod nginx;
 mod proxy;
+mod qbt_api;
 mod queue;
 mod redis_cache;
 mod redis_server;

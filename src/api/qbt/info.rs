@@ -174,6 +174,17 @@ async fn files(
 ) -> Result<Json<Vec<Value>>, QbtError> {
     let hash = p.hash()?;
     let d = s.engine.details(&user.actor, &hash)?;
+    // Names as qBittorrent gives them: with the torrent's root folder.
+    let names: Vec<String> = s
+        .engine
+        .metainfo(&user.actor, &hash)?
+        .map(|m| {
+            m.files
+                .iter()
+                .map(|(p, _)| p.to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     let wanted: Option<Vec<usize>> = p
         .get("indexes")
         .map(|v| v.split('|').filter_map(|i| i.trim().parse().ok()).collect());
@@ -192,7 +203,7 @@ async fn files(
             };
             json!({
                 "index": f.index,
-                "name": f.path,
+                "name": names.get(f.index).unwrap_or(&f.path),
                 "size": f.length,
                 "progress": progress,
                 "priority": if f.wanted { 1 } else { 0 },
