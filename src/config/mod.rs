@@ -136,6 +136,10 @@ pub struct EngineConfig {
     /// `ALLOW_PRIVATE_URLS`.
     pub url_max_bytes: usize,
     pub url_timeout: Duration,
+    /// Transient faults (a torrent URL that did not answer or answered 5xx) are retried
+    /// `RETRY_ATTEMPTS` times (0 to 10, default 3), after `RETRY_BASE_DELAY_MS` (10 ms to
+    /// 60 s, default 1000), doubling: 1 s, 2 s, 4 s.
+    pub retry: crate::engine::source::RetryPolicy,
     pub allow_private_urls: bool,
     /// Whether trackers (magnet `tr=`, `.torrent` announce URLs) on loopback and private
     /// addresses are announced to; link-local ones never are. `ALLOW_PRIVATE_TRACKERS`.
@@ -279,6 +283,15 @@ fn engine_config(v: &Vars, peer_host: IpAddr) -> Result<EngineConfig, ConfigErro
             " bytes",
         )?,
         url_timeout: v.seconds("TORRENT_URL_TIMEOUT", 30, 1..=600)?,
+        retry: crate::engine::source::RetryPolicy {
+            retries: v.ranged("RETRY_ATTEMPTS", 3, 0..=10, "")?,
+            base_delay: Duration::from_millis(v.ranged(
+                "RETRY_BASE_DELAY_MS",
+                1000,
+                10..=60_000,
+                " ms",
+            )?),
+        },
         allow_private_urls: v.parse("ALLOW_PRIVATE_URLS", false)?,
         allow_private_trackers: v.parse("ALLOW_PRIVATE_TRACKERS", false)?,
         tick: Duration::from_millis(v.ranged("ENGINE_TICK_MS", 1000, 10..=60_000, " ms")?),

@@ -254,7 +254,10 @@ impl Engine {
                     timeout: cfg.url_timeout,
                     allow_private: cfg.allow_private_urls,
                 };
-                file_record(source::fetch_torrent_url(&url, &policy).await?)?
+                let fetch = || source::fetch_torrent_url(&url, &policy);
+                file_record(
+                    source::with_retries(cfg.retry, "fetching a torrent URL", fetch).await?,
+                )?
             }
         };
         let save_dir = self.save_dir_for(actor, &opts)?;

@@ -264,6 +264,39 @@ const MAX_REDIRECTS: usize = 5;
 /// Fetches a `.torrent` over http(s). Each hop's host is resolved here, every address
 /// checked, and the connection pinned to a checked address, so DNS rebinding cannot
 /// point a fetch at an internal service between the check and the connect.
+/// How transient faults (a URL that did not answer, a 5xx) are retried: `retries`
+/// more tries, the first after `base_delay`, each wait twice the last.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base_delay: Duration,
+}
+
+/// Runs `op`, retrying [`EngineError::Fetch`] (transient by construction) by `policy`.
+pub async fn with_retries<T, F, Fut>(
+    policy: RetryPolicy,
+    what: &str,
+    mut op: F,
+) -> Result<T, EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, EngineError>>,
+{
+    let mut delay = policy.base_delay;
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(EngineError::Fetch(e)) if attempt < policy.retries => {
+                attempt += 1;
+                tracing::info!(what, error = %e, retry_in = ?delay, attempt, "transient failure; retrying");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+            }
+            other => return other,
+        }
+    }
+}
+
 pub async fn fetch_torrent_url(url: &str, policy: &UrlFetchPolicy) -> Result<Vec<u8>, EngineError> {
     let bad = |why: String| EngineError::InvalidUrl(why);
     let mut url = url::Url::parse(url).map_err(|e| bad(format!("invalid URL: {e}")))?;
@@ -299,11 +332,17 @@ pub async fn fetch_torrent_url(url: &str, policy: &UrlFetchPolicy) -> Result<Vec
                 .map_err(|e| bad(format!("bad redirect: {e}")))?;
             continue;
         }
-        if !resp.status().is_success() {
-            return Err(EngineError::Fetch(format!(
-                "{url} answered {}",
-                resp.status()
-            )));
+        let status = resp.status();
+        if !status.is_success() {
+            let message = format!("{url} answered {status}");
+            // A client error other than a timeout or a rate limit will not heal by
+            // itself: not worth a retry.
+            let lasting = status.is_client_error() && !matches!(status.as_u16(), 408 | 425 | 429);
+            return Err(if lasting {
+                EngineError::InvalidUrl(message)
+            } else {
+                EngineError::Fetch(message)
+            });
         }
         return read_capped(resp, policy.max_bytes).await;
     }

@@ -269,7 +269,6 @@ mod tests {
             }),
             Event::Resumed(view.clone()),
             Event::Priority(view.clone()),
-            Event::Updated(view),
             Event::Removed(Removed {
                 name: None,
                 delete_files: true,
@@ -283,6 +282,8 @@ mod tests {
                     queued_count: 2,
                 },
             }),
+            // Last, so the indexes the tests below use stay those of the older types.
+            Event::Updated(view),
         ]
     }
 

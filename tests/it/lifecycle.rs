@@ -30,6 +30,65 @@ async fn serve_torrent(torrent: Vec<u8>) -> std::net::SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_by_url_retries_transient_failures_with_backoff() {
+    let content = Content::random("flaky-content", &[40_000, 30_000]);
+    let (torrent, hash) = content.make_torrent(16 * 1024, vec![]).await;
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    // Two 503s, then the file; and a 404 that is never retried.
+    let router = axum::Router::new().route(
+        "/flaky.torrent",
+        get(move || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let torrent = torrent.clone();
+            async move {
+                use axum::response::IntoResponse;
+                if n < 2 {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+                } else {
+                    torrent.into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let web = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = TestApp::spawn_with(&[
+        ("ALLOW_PRIVATE_URLS", "true"),
+        ("RETRY_BASE_DELAY_MS", "50"),
+    ])
+    .await;
+    let (status, v) = app
+        .call(
+            Method::POST,
+            "/api/torrents",
+            Some(&app.admin_token),
+            Some(json!({"url": format!("http://{web}/flaky.torrent")})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{v}");
+    assert_eq!(v["infoHash"], hash);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let (status, v) = app
+        .call(
+            Method::POST,
+            "/api/torrents",
+            Some(&app.admin_token),
+            Some(json!({"url": format!("http://{web}/missing.torrent")})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::BAD_REQUEST,
+        "a 404 is not retried: {v}"
+    );
+    assert_eq!(v["error"]["code"], "invalid_url", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_by_url_follows_redirects_and_enforces_the_size_cap() {
     let content = Content::random("url-content", &[3 * 1024 * 1024 + 7, 1024 * 1024 + 3]);
     let (torrent, hash) = content.make_torrent(64 * 1024, vec![]).await;
