@@ -283,3 +283,124 @@ async fn sessions_tokens_and_cross_site_requests() {
     // Logging out ends the session.
     let (_, _) = qbt(&app, None, "auth/logout", &[]).await;
 }
+
+/// Logs in through the qBittorrent API; returns the session id.
+async fn login_sid(app: &TestApp) -> String {
+    let resp = app
+        .client
+        .post(format!("{}/api/v2/auth/login", app.base))
+        .header(CONTENT_TYPE, FORM)
+        .body(encode(&[
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ]))
+        .send()
+        .await
+        .expect("login");
+    let cookie = resp.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    cookie
+        .strip_prefix("SID=")
+        .and_then(|c| c.split(';').next())
+        .expect("SID cookie")
+        .to_owned()
+}
+
+async fn info_of(app: &TestApp, sid: &str, hash: &str) -> Value {
+    let (_, body) = qbt(app, Some(sid), "torrents/info", &[("hashes", hash)]).await;
+    json(&body)[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skipped_file_is_not_downloaded_and_a_recheck_finds_damage() {
+    let content = Content::random("picky", &[300_000, 500_000, 200_000]);
+    let (torrent, hash) = content.make_torrent(16 * 1024, vec![]).await;
+    let seeder = Seeder::start(&torrent, content.dir.path()).await;
+    let app = TestApp::spawn().await;
+    let sid = login_sid(&app).await;
+    // Added paused (natively: the qBittorrent API has no way to name a peer), so the
+    // second file can be left out before anything downloads.
+    let peer = seeder.addr.to_string();
+    let (status, added) = app
+        .upload(
+            &app.admin_token,
+            &torrent,
+            &[("peers", &peer), ("paused", "true")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    crate::support::wait_for("the files", SLOW, || async {
+        let (_, files) = qbt(&app, Some(&sid), "torrents/files", &[("hash", &hash)]).await;
+        (json(&files).as_array().map(Vec::len) == Some(3)).then_some(())
+    })
+    .await;
+    let (status, body) = qbt(
+        &app,
+        Some(&sid),
+        "torrents/filePrio",
+        &[("hash", &hash), ("id", "1"), ("priority", "0")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = qbt(
+        &app,
+        Some(&sid),
+        "torrents/filePrio",
+        &[("hash", &hash), ("id", "9"), ("priority", "0")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "an index out of range");
+    let (_, files) = qbt(&app, Some(&sid), "torrents/files", &[("hash", &hash)]).await;
+    let priorities: Vec<i64> = json(&files)
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["priority"].as_i64().unwrap())
+        .collect();
+    assert_eq!(priorities, vec![1, 0, 1]);
+    qbt(&app, Some(&sid), "torrents/resume", &[("hashes", &hash)]).await;
+    let done = crate::support::wait_for("the wanted files", SLOW, || async {
+        let t = info_of(&app, &sid, &hash).await;
+        (t["progress"] == 1.0 && t["completion_on"].as_i64() > Some(0)).then_some(t)
+    })
+    .await;
+    assert!(
+        matches!(done["state"].as_str(), Some("uploading" | "stalledUP")),
+        "{done}"
+    );
+    let root = app.admin_downloads().join("picky");
+    let src = content.root();
+    let same = |rel: &str| std::fs::read(root.join(rel)).ok() == std::fs::read(src.join(rel)).ok();
+    // The torrent lists its files in its own order: index 1 is whichever came second.
+    let names: Vec<String> = json(&files)
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let name = f["name"].as_str().expect("name");
+            name.strip_prefix("picky/").expect("root folder").to_owned()
+        })
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        if i == 1 {
+            assert!(!same(name), "the skipped file {name} was not downloaded");
+        } else {
+            assert!(same(name), "the wanted file {name} arrived whole");
+        }
+    }
+
+    // Damage a wanted file on disk; a re-check finds it and fetches it again.
+    let victim = root.join(&names[0]);
+    let mut bytes = std::fs::read(&victim).expect("read");
+    bytes[1000] ^= 0xff;
+    std::fs::write(&victim, &bytes).expect("write");
+    let (status, _) = qbt(&app, Some(&sid), "torrents/recheck", &[("hashes", &hash)]).await;
+    assert_eq!(status, StatusCode::OK);
+    crate::support::wait_for("the repaired file", SLOW, || async {
+        let t = info_of(&app, &sid, &hash).await;
+        (t["progress"] == 1.0 && same(&names[0])).then_some(())
+    })
+    .await;
+}
