@@ -101,31 +101,7 @@ async fn the_calls_sonarr_makes_work_as_with_qbittorrent() {
     )
     .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "Fails."));
-    let resp = app
-        .client
-        .post(format!("{}/api/v2/auth/login", app.base))
-        .header(CONTENT_TYPE, FORM)
-        .body(encode(&[
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-        ]))
-        .send()
-        .await
-        .expect("login");
-    let cookie = resp.headers()[SET_COOKIE]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    assert_eq!(resp.text().await.expect("body"), "Ok.");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    let sid = cookie
-        .strip_prefix("SID=")
-        .and_then(|c| c.split(';').next())
-        .expect("SID cookie")
-        .to_owned();
+    let sid = login_sid(&app).await;
     let sid = Some(sid.as_str());
 
     let (status, v) = qbt(&app, sid, "app/webapiVersion", &[]).await;
@@ -284,7 +260,8 @@ async fn sessions_tokens_and_cross_site_requests() {
     let (_, _) = qbt(&app, None, "auth/logout", &[]).await;
 }
 
-/// Logs in through the qBittorrent API; returns the session id.
+/// Logs in through the qBittorrent API (checking the answer and the cookie's
+/// attributes); returns the session id.
 async fn login_sid(app: &TestApp) -> String {
     let resp = app
         .client
@@ -301,6 +278,11 @@ async fn login_sid(app: &TestApp) -> String {
         .to_str()
         .expect("ascii")
         .to_owned();
+    assert_eq!(resp.text().await.expect("body"), "Ok.");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     cookie
         .strip_prefix("SID=")
         .and_then(|c| c.split(';').next())
