@@ -29,6 +29,8 @@ use crate::web;
 #[derive(Clone)]
 pub struct Services {
     pub engine: Arc<Engine>,
+    /// Magnet-to-metadata lookups and their caches.
+    pub metadata: Arc<crate::metadata::MetadataService>,
     pub auth: Arc<Auth>,
     pub store: DynStore,
     /// The login limiter, revoked tokens and cached metadata (Redis or in process).
@@ -163,8 +165,15 @@ impl App {
         )
         .await
         .context("starting the torrent engine")?;
+        let metadata = crate::metadata::MetadataService::new(
+            engine.clone(),
+            cache.clone(),
+            config.metadata.clone(),
+            config.engine.retry,
+        );
         let state = Services {
             engine,
+            metadata,
             auth,
             store,
             cache,

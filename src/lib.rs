@@ -18,6 +18,9 @@
 //! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
 //! - [`cache`] holds short-lived shared state (the login limiter, revoked access tokens,
 //!   cached metadata) in process or in Redis, falling back in process while Redis is down.
+//! - [`metadata`] turns magnet links into torrents' metadata without downloading
+//!   content (the engine fetches; it caches in [`cache`] and on disk, and shares
+//!   concurrent lookups).
 //! - [`api`] is the REST edge: thin axum handlers that extract, call and map errors.
 //! - [`gateway`] is the Socket.IO edge: authenticated sockets get the bus events they may see.
 //! - [`web`] serves the dashboard built from `web/` (embedded in release builds).
@@ -40,6 +43,7 @@ pub mod engine;
 pub mod events;
 pub mod gateway;
 pub mod info_hash;
+pub mod metadata;
 pub mod store;
 pub mod telemetry;
 pub mod view;

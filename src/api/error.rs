@@ -45,7 +45,7 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
-    fn internal(err: impl std::fmt::Display) -> Self {
+    pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,6 +79,7 @@ impl From<EngineError> for ApiError {
             E::UnsafePath(_) => Self::bad_request("unsafe_path", msg),
             E::InvalidUrl(_) => Self::bad_request("invalid_url", msg),
             E::Fetch(_) => Self::new(StatusCode::BAD_GATEWAY, "fetch_failed", msg),
+            E::Timeout(_) => Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", msg),
             E::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg),
             E::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, "already_exists", msg),
             E::InvalidSetting(_) => Self::bad_request("invalid_setting", msg),

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 mod list_cache;
 mod manage;
+mod metadata;
 mod metrics;
 pub mod qbt;
 pub mod starting;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(torrents::router())
         .merge(manage::router())
         .merge(qbt::router())
+        .merge(metadata::router())
         .merge(system::router())
         .merge(metrics::router())
         .route_layer(axum::middleware::from_fn(metrics::track))

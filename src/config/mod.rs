@@ -69,6 +69,27 @@ pub struct Config {
     /// When set, `GET /metrics` takes `Authorization: Bearer <METRICS_TOKEN>`
     /// (`METRICS_TOKEN`, at least 16 characters); unset, it is open.
     pub metrics_token: Option<String>,
+    /// The magnet-to-metadata service (`/api/v1/metadata`, `/download/{hash}`).
+    pub metadata: MetadataConfig,
+}
+
+/// The metadata service's options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataConfig {
+    /// Looked-up `.torrent` files and their JSON, kept across restarts. `CACHE_DIR`
+    /// (default `DATA_DIR/cache`).
+    pub cache_dir: PathBuf,
+    /// How long a lookup waits for peers. `METADATA_TIMEOUT`, 1 to 3600 s (default 60).
+    pub timeout: Duration,
+    /// How long the shared cache (Redis or in process) keeps a lookup.
+    /// `METADATA_CACHE_TTL`, 60 s to 30 days (default 86400: a day).
+    pub cache_ttl: Duration,
+    /// Serve looked-up `.torrent` files at `/download/{hash}`. `ENABLE_DOWNLOADS`
+    /// (default false).
+    pub enable_downloads: bool,
+    /// What `download_url` starts with (`DOWNLOAD_BASE_URL`, e.g.
+    /// `https://torrents.example.org`); unset, it is the path alone.
+    pub download_base_url: Option<String>,
 }
 
 /// Where the shared cache lives: the login limiter, revoked tokens, cached metadata.
@@ -245,6 +266,7 @@ impl Config {
             redis: redis_config(&v)?,
             web_dir: v.get("WEB_DIR").map(PathBuf::from),
             metrics_token: metrics_token(&v)?,
+            metadata: metadata_config(&v)?,
             engine: engine_config(&v, peer_host)?,
             auth: auth_config(&v)?,
         })
@@ -297,6 +319,28 @@ fn engine_config(v: &Vars, peer_host: IpAddr) -> Result<EngineConfig, ConfigErro
         tick: Duration::from_millis(v.ranged("ENGINE_TICK_MS", 1000, 10..=60_000, " ms")?),
         piece_buffer_bytes: v.ranged::<u64>("PIECE_BUFFER_MIB", 256, 0..=65_536, " MiB")? << 20,
         peer_request_window: v.ranged("PEER_REQUEST_WINDOW", 512, 1..=4096, "")?,
+    })
+}
+
+fn metadata_config(v: &Vars) -> Result<MetadataConfig, ConfigError> {
+    let data_dir: PathBuf = v.parse("DATA_DIR", PathBuf::from("./data"))?;
+    let base = v
+        .get("DOWNLOAD_BASE_URL")
+        .map(|b| b.trim_end_matches('/').to_owned());
+    if let Some(b) = &base
+        && !(b.starts_with("http://") || b.starts_with("https://"))
+    {
+        return Err(ConfigError {
+            var: "DOWNLOAD_BASE_URL",
+            reason: "must start with http:// or https://".into(),
+        });
+    }
+    Ok(MetadataConfig {
+        cache_dir: v.parse("CACHE_DIR", data_dir.join("cache"))?,
+        timeout: v.seconds("METADATA_TIMEOUT", 60, 1..=3600)?,
+        cache_ttl: v.seconds("METADATA_CACHE_TTL", 86_400, 60..=30 * 86_400)?,
+        enable_downloads: v.parse("ENABLE_DOWNLOADS", false)?,
+        download_base_url: base,
     })
 }
 

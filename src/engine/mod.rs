@@ -24,6 +24,7 @@ mod hooks;
 mod info;
 pub mod labels;
 pub mod list;
+mod lookup;
 mod manage;
 mod orchestrate;
 pub mod queue;
@@ -50,6 +51,7 @@ use crate::store::{DynStore, Priority, StoreError, TorrentRecord};
 use entry::Entry;
 pub use hooks::{HookPoint, Hooks};
 pub use labels::Labels;
+pub use lookup::Metainfo;
 pub use manage::QueueMove;
 use source::{MagnetLink, UrlFetchPolicy};
 pub use types::*;
@@ -67,6 +69,9 @@ pub enum EngineError {
     InvalidUrl(String),
     #[error("could not fetch the torrent: {0}")]
     Fetch(String),
+    /// Nothing arrived in the time allowed (a metadata lookup).
+    #[error("{0}")]
+    Timeout(String),
     #[error("the torrent file is larger than {0} bytes")]
     TooLarge(usize),
     #[error("torrent {0} already exists")]
@@ -629,6 +634,14 @@ impl Engine {
     fn changed(&self) {
         self.changes
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Every torrent's state, whoever owns it (for health).
+    pub fn torrent_states(&self) -> Vec<TorrentState> {
+        lock(&self.torrents)
+            .values()
+            .map(|e| e.view(e.stats().as_ref()).state)
+            .collect()
     }
 
     pub fn torrent_count(&self) -> usize {

@@ -40,6 +40,11 @@ impl Engine {
         (cfg.enable_dht, cfg.enable_lsd)
     }
 
+    /// Whether completed torrents seed (`SEEDING_ENABLED`).
+    pub fn seeding_enabled(&self) -> bool {
+        self.config().seeding_enabled
+    }
+
     pub fn max_concurrent(&self) -> usize {
         self.config().max_concurrent
     }

@@ -398,3 +398,25 @@ async fn settings_changed_at_runtime_survive_a_restart() {
     assert_eq!(v["maxConcurrentTorrents"], 7);
     assert_eq!(v["uploadLimit"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_seeding_disabled_a_completed_torrent_stops() {
+    let content = Content::random("no-seed", &[300_000, 200_000]);
+    let (torrent, hash) = content.make_torrent(16 * 1024, vec![]).await;
+    let seeder = Seeder::start(&torrent, content.dir.path()).await;
+    let app = TestApp::spawn_with(&[("SEEDING_ENABLED", "false")]).await;
+    app.add_magnet(
+        &app.admin_token,
+        &magnet_with_peer(&hash, seeder.addr),
+        json!({}),
+    )
+    .await;
+    app.wait_complete(&app.admin_token, &hash, SLOW).await;
+    let stopped = wait_for("the torrent to stop", SLOW, || async {
+        let v = app.torrent(&app.admin_token, &hash).await;
+        (v["state"] == "completed").then_some(v)
+    })
+    .await;
+    assert_eq!(stopped["uploadSpeed"], 0, "{stopped}");
+    assert_same_tree(&content.root(), &app.admin_downloads().join("no-seed"));
+}

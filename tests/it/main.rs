@@ -17,6 +17,7 @@ mod kafka;
 mod lifecycle;
 mod list_api;
 mod login_load;
+mod metadata;
 mod metrics;
 mod mongo_outage;
 mod mongo_server;

@@ -92,6 +92,7 @@ impl From<EngineError> for QbtError {
             | E::InvalidSetting(_) => StatusCode::BAD_REQUEST,
             E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             E::Fetch(_) => StatusCode::BAD_GATEWAY,
+            E::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             E::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::DeleteFiles(_) | E::Internal(_) => {
                 tracing::error!(error = %e, "qBittorrent API request failed");
