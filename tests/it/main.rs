@@ -31,4 +31,5 @@ mod restart;
 mod socketio;
 mod store_mongo;
 mod tools_selftest;
+mod torrent_options;
 mod trackers;
