@@ -63,6 +63,14 @@ fn describe() {
     );
     describe_counter!("torrentedge_events_total", "Events committed, by type");
     describe_counter!(
+        "torrentedge_metadata_lookups_total",
+        "Magnet metadata fetched from peers (not from a known .torrent)"
+    );
+    describe_counter!(
+        "torrentedge_metadata_answers_total",
+        "Metadata API answers, by source (cache, disk, lookup)"
+    );
+    describe_counter!(
         "torrentedge_payload_bytes_total",
         Unit::Bytes,
         "Torrent payload bytes transferred, by direction (down, up)"

@@ -231,7 +231,14 @@ impl Engine {
         self.update_many(actor, &[*hash], |r| {
             let skipped = &mut r.options.skipped_files;
             if wanted {
+                let before = skipped.len();
                 skipped.retain(|i| !files.contains(i));
+                // A complete torrent given more to fetch downloads again (and completes
+                // again, with its event), as in qBittorrent.
+                if skipped.len() < before {
+                    r.completed_at = None;
+                    r.seeding_stopped_at = None;
+                }
             } else {
                 skipped.extend(files);
                 skipped.sort_unstable();

@@ -172,7 +172,9 @@ impl MetadataService {
         }
     }
 
-    /// Joins the lookup of this hash in flight, or starts it.
+    /// Joins the lookup of this hash in flight, or starts it. The lookup runs as its
+    /// own task: it completes (and fills the caches) even when every request waiting on
+    /// it has gone.
     async fn shared_lookup(
         self: &Arc<Self>,
         link: MagnetLink,
@@ -183,13 +185,18 @@ impl MetadataService {
             map.entry(hash)
                 .or_insert_with(|| {
                     let me = self.clone();
-                    async move {
+                    let task = tokio::spawn(async move {
                         let out = me.lookup(link).await;
                         me.inflight
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .remove(&hash);
                         out
+                    });
+                    async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(MetadataError::Failed(format!("lookup task: {e}")))
+                        })
                     }
                     .boxed()
                     .shared()

@@ -141,8 +141,30 @@ fn collect(
     Arc<std::sync::Mutex<Vec<Envelope>>>,
     tokio::task::JoinHandle<()>,
 ) {
-    let mut rx = app.bus.subscribe();
-    let out = Arc::new(std::sync::Mutex::new(Vec::new()));
+    collect_after(app, None)
+}
+
+/// [`collect`], starting with the events after `seq` that the bus still holds: a
+/// restarted server runs (and announces) before a test can subscribe.
+fn collect_after(
+    app: &TestApp,
+    seq: Option<u64>,
+) -> (
+    Arc<std::sync::Mutex<Vec<Envelope>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (earlier, mut rx) = match seq {
+        None => (Vec::new(), app.bus.subscribe()),
+        Some(seq) => match app.bus.resume_from(seq) {
+            (torrentedge::events::Replay::Events(events), rx) => (events, rx),
+            (torrentedge::events::Replay::Gap, _) => panic!("events after {seq} are gone"),
+        },
+    };
+    // The bus keeps replayed events compact (their JSON whole, `data` empty).
+    let earlier = earlier
+        .iter()
+        .map(|e| serde_json::from_str::<Envelope>(e.json().get()).expect("an envelope parses"));
+    let out = Arc::new(std::sync::Mutex::new(earlier.collect::<Vec<_>>()));
     let events = out.clone();
     let task = tokio::spawn(async move {
         loop {
@@ -255,9 +277,14 @@ async fn each_piece_is_announced_once_across_a_restart() {
     let dir = app.stop().await;
     collector.abort();
     let mut all = events.lock().unwrap().clone();
+    let last = all
+        .iter()
+        .map(|e| e.seq)
+        .max()
+        .expect("events of the first run");
 
     let app = TestApp::spawn_in(dir, &[]).await;
-    let (events, collector) = collect(&app);
+    let (events, collector) = collect_after(&app, Some(last));
     app.wait_complete(&app.admin_token, &hash, SLOW).await;
     collector.abort();
     all.extend(events.lock().unwrap().iter().cloned());
