@@ -325,12 +325,17 @@ impl Engine {
             QueueMove::Top => (Priority::High, first.1.min(me.rec.queue_rank()) - 1),
             QueueMove::Bottom => (Priority::Low, last.1.max(me.rec.queue_rank()) + 1),
             QueueMove::Up => {
-                let (p, r) = key(at.checked_sub(1)?)?;
-                (p, r - 1)
+                let before = at.checked_sub(1)?;
+                let (p, r) = key(before)?;
+                let beyond = before.checked_sub(1).and_then(key);
+                (p, between(r, beyond.filter(|k| k.0 == p).map(|k| k.1), -1))
             }
             QueueMove::Down => {
                 let (p, r) = key(at + 1)?;
-                (p, r + 1)
+                (
+                    p,
+                    between(r, key(at + 2).filter(|k| k.0 == p).map(|k| k.1), 1),
+                )
             }
         })
     }
@@ -373,6 +378,16 @@ impl Engine {
     }
 }
 
+/// A rank just past `next` (by `step`: -1 before it, 1 after it), halfway to `beyond`
+/// (the rank past that, in the same priority) when there is room, so the torrent lands
+/// between the two rather than level with one.
+fn between(next: i64, beyond: Option<i64>, step: i64) -> i64 {
+    match beyond {
+        Some(b) if (b - next).abs() >= 2 => next + (b - next) / 2,
+        _ => next + step,
+    }
+}
+
 fn candidate(rec: &TorrentRecord) -> queue::Candidate<InfoHash> {
     queue::Candidate {
         info_hash: rec.info_hash,
@@ -380,5 +395,20 @@ fn candidate(rec: &TorrentRecord) -> queue::Candidate<InfoHash> {
         rank: rec.queue_rank(),
         wants_download: true,
         forced: rec.options.force_start,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::between;
+
+    #[test]
+    fn a_moved_torrent_lands_between_its_neighbours() {
+        // Up past 20 with 10 before it: 15. Down past 20 with 30 after it: 25.
+        assert_eq!(between(20, Some(10), -1), 15);
+        assert_eq!(between(20, Some(30), 1), 25);
+        // No room, or nothing beyond: one step past.
+        assert_eq!(between(20, Some(19), -1), 19);
+        assert_eq!(between(20, None, 1), 21);
     }
 }
