@@ -30,7 +30,6 @@ use crate::support::mongo::Mongo;
 use crate::support::process::Running;
 use crate::support::swarm::{Content, Seeder};
 use crate::support::tansu::Tansu;
-use crate::support::wait_for;
 
 const TORRENTS: usize = 4;
 
@@ -423,7 +422,7 @@ async fn campaign(kills: usize, mongo: Option<&Mongo>) {
     }
 
     // The last run: every acknowledged torrent resumes and completes, byte for byte.
-    let (server, client) = start(dir.path(), &brokers, mongo).await;
+    let (mut server, client) = start(dir.path(), &brokers, mongo).await;
     check(&client, &swarms, &model, &tally, kills).await;
     let present: Vec<usize> = model
         .lock()
@@ -457,18 +456,43 @@ async fn campaign(kills: usize, mongo: Option<&Mongo>) {
         .join(me["id"].as_str().expect("id"));
     for &i in &present {
         let s = &swarms[i];
-        wait_for(
-            "every torrent to complete",
-            Duration::from_secs(300),
-            || async {
-                let (_, t) = client
-                    .call(Method::GET, &format!("/api/torrents/{}", s.hash), None)
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let t = client
+                .call(Method::GET, &format!("/api/torrents/{}", s.hash), None)
+                .await
+                .map(|(_, t)| t)
+                .unwrap_or_default();
+            if t["completedAt"].is_number() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                // Everything needed to tell why: the torrent as the server sees it, the
+                // others' states, and what the server logged.
+                let (_, all) = client
+                    .call(Method::GET, "/api/torrents", None)
                     .await
-                    .ok()?;
-                t["completedAt"].is_number().then_some(())
-            },
-        )
-        .await;
+                    .unwrap_or_default();
+                let states: Vec<_> = all
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        (
+                            t["infoHash"].clone(),
+                            t["state"].clone(),
+                            t["percentage"].clone(),
+                        )
+                    })
+                    .collect();
+                let log = server.log().join("\n");
+                panic!(
+                    "torrent {} did not complete in 300 s: {t}\nall: {states:?}\nlog:\n{log}",
+                    s.hash
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         assert_same_tree(&s.content.root(), &folder.join(&s.content.name));
     }
     // A clean stop: the relay hands Kafka what the outbox still holds.
