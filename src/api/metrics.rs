@@ -21,11 +21,7 @@ pub fn router() -> Router<AppState> {
 
 async fn render(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(token) = &s.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let given = super::extract::bearer_token(&headers).unwrap_or("");
         // Digests compared: the time taken says nothing about the token.
         if Sha256::digest(given.as_bytes()) != Sha256::digest(token.as_bytes()) {
             return Err(ApiError::new(

@@ -136,16 +136,7 @@ impl FromRequestParts<AppState> for QbtUser {
                 session_key: sid,
             });
         }
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        if let Some(token) = bearer
+        if let Some(token) = crate::api::extract::bearer_token(&parts.headers)
             && let Ok(claims) = s.auth.verify_access(token).await
         {
             return Ok(Self {
