@@ -35,6 +35,15 @@ impl AuthUser {
     }
 }
 
+/// A request's `Content-Type`, lower-case ("" when absent).
+pub fn content_type(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
 /// The token of an `Authorization: Bearer` header, when there is a non-empty one.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers

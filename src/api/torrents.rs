@@ -44,12 +44,7 @@ async fn add(
     user: AuthUser,
     req: Request,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ctype = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ctype = crate::api::extract::content_type(req.headers());
     let (input, opts) = if ctype.starts_with("multipart/form-data") {
         let mp = Multipart::from_request(req, &s)
             .await

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, Engine, EngineError, Ops, Result, lock};
+use super::{Actor, Engine, EngineError, Ops, Result, TorrentView, lock};
 use crate::events::{Draft, Event};
 
 const KEY_PREFIX: &str = "labels:";
@@ -199,17 +199,8 @@ impl Engine {
         actor: &Actor,
         names: &[String],
     ) -> Result<()> {
-        let owner = Actor {
-            admin: false,
-            ..actor.clone()
-        };
-        let hashes: Vec<_> = self
-            .list(&owner)
-            .into_iter()
-            .filter(|v| v.category.as_ref().is_some_and(|c| names.contains(c)))
-            .map(|v| v.info_hash)
-            .collect();
-        self.update_many(&owner, &hashes, |r| r.options.category = None)
+        let filed = |v: &TorrentView| v.category.as_ref().is_some_and(|c| names.contains(c));
+        self.change_own(actor, filed, |r| r.options.category = None)
             .await?;
         let ops = self.ops.lock().await;
         self.change_labels(&ops, &actor.user_id, |l| {
@@ -238,17 +229,8 @@ impl Engine {
     /// Deletes tags, from the actor's torrents too.
     pub async fn delete_tags(self: &Arc<Self>, actor: &Actor, tags: &[String]) -> Result<()> {
         let tags: Vec<String> = tags.iter().map(|t| t.trim().to_owned()).collect();
-        let owner = Actor {
-            admin: false,
-            ..actor.clone()
-        };
-        let hashes: Vec<_> = self
-            .list(&owner)
-            .into_iter()
-            .filter(|v| v.tags.iter().any(|t| tags.contains(t)))
-            .map(|v| v.info_hash)
-            .collect();
-        self.update_many(&owner, &hashes, |r| {
+        let tagged = |v: &TorrentView| v.tags.iter().any(|t| tags.contains(t));
+        self.change_own(actor, tagged, |r| {
             r.options.tags.retain(|t| !tags.contains(t))
         })
         .await?;
@@ -259,6 +241,27 @@ impl Engine {
         })
         .await
         .map(drop)
+    }
+
+    /// Changes with `f` the actor's own torrents that `matches`: never another user's,
+    /// even for an administrator, since labels are each user's.
+    async fn change_own(
+        self: &Arc<Self>,
+        actor: &Actor,
+        matches: impl Fn(&TorrentView) -> bool,
+        f: impl Fn(&mut crate::store::TorrentRecord),
+    ) -> Result<()> {
+        let owner = Actor {
+            admin: false,
+            ..actor.clone()
+        };
+        let hashes: Vec<_> = self
+            .list(&owner)
+            .into_iter()
+            .filter(|v| matches(v))
+            .map(|v| v.info_hash)
+            .collect();
+        self.update_many(&owner, &hashes, f).await.map(drop)
     }
 
     /// Makes sure the owner has `category` and `tags` (adding a torrent, or tagging one,

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use super::entry::Handle;
 use super::labels::{check_tag, updated};
 use super::{Actor, Engine, EngineError, Result, TorrentView, lock, queue};
 use crate::InfoHash;
@@ -67,7 +68,7 @@ impl Engine {
     }
 
     /// Puts records' rate limits and file selection in force in librqbit.
-    async fn apply_options(&self, hashes: &[InfoHash]) {
+    pub(super) async fn apply_options(&self, hashes: &[InfoHash]) {
         for hash in hashes {
             let Some((h, opts)) = lock(&self.torrents)
                 .get(hash)
@@ -81,16 +82,24 @@ impl Engine {
             h.shared()
                 .ratelimits
                 .set_upload_bps(NonZeroU32::new(opts.upload_limit));
-            let count = h.with_metadata(|m| m.file_infos.len()).unwrap_or(0);
-            let wanted: HashSet<usize> = (0..count)
-                .filter(|i| !opts.skipped_files.contains(i))
-                .collect();
-            let current: Option<HashSet<usize>> = h.only_files().map(|f| f.into_iter().collect());
-            if current.as_ref().unwrap_or(&(0..count).collect()) != &wanted
-                && let Err(e) = self.session.update_only_files(&h, &wanted).await
-            {
-                tracing::warn!(info_hash = %hash, error = %e, "changing the files to download");
-            }
+            self.apply_file_selection(&h, &opts.skipped_files).await;
+        }
+    }
+
+    /// Gives librqbit the files to download, when they differ from what it has. A
+    /// torrent still checking its files refuses the change; [`Engine::reconcile`]
+    /// applies it again before the torrent starts.
+    pub(super) async fn apply_file_selection(&self, h: &Handle, skipped: &[usize]) {
+        let count = h.with_metadata(|m| m.file_infos.len()).unwrap_or(0);
+        let wanted: HashSet<usize> = (0..count).filter(|i| !skipped.contains(i)).collect();
+        let current: HashSet<usize> = match h.only_files() {
+            Some(f) => f.into_iter().collect(),
+            None => (0..count).collect(),
+        };
+        if current != wanted
+            && let Err(e) = self.session.update_only_files(h, &wanted).await
+        {
+            tracing::debug!(info_hash = %h.info_hash().as_string(), error = %e, "changing the files to download");
         }
     }
 

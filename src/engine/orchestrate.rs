@@ -138,7 +138,9 @@ impl Engine {
                     e.completion_waiter = Some(self.spawn_completion_waiter(h.clone()));
                 }
                 match (desired, &e.handle) {
-                    (Desired::Run, Some(h)) if h.is_paused() => to_run.push(h.clone()),
+                    (Desired::Run, Some(h)) if h.is_paused() => {
+                        to_run.push((h.clone(), e.rec.options.skipped_files.clone()))
+                    }
                     (Desired::Run, None) if e.should_resolve() => to_resolve.push(*hash),
                     (Desired::Stop, Some(h)) if !h.is_paused() => to_stop.push(h.clone()),
                     (Desired::Stop, None) => {
@@ -158,10 +160,18 @@ impl Engine {
                 tracing::debug!(error = %err, "pause");
             }
         }
-        for h in to_run {
+        for (h, skipped) in to_run {
             let ready =
                 h.with_state(|s| !matches!(s, librqbit::ManagedTorrentState::Initializing(_)));
-            if ready && let Err(err) = self.session.unpause(&h).await {
+            if !ready {
+                continue;
+            }
+            // A file selection made while the torrent was checking its files did not
+            // reach librqbit then.
+            if !skipped.is_empty() {
+                self.apply_file_selection(&h, &skipped).await;
+            }
+            if let Err(err) = self.session.unpause(&h).await {
                 tracing::debug!(error = %err, "unpause");
             }
         }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::header;
 
 use super::{AppState, QbtError};
 use crate::InfoHash;
@@ -34,12 +33,7 @@ impl FromRequest<AppState> for Params {
         if let Some(q) = req.uri().query() {
             p.extend(url::form_urlencoded::parse(q.as_bytes()).into_owned());
         }
-        let ctype = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ctype = crate::api::extract::content_type(req.headers());
         if ctype.starts_with("multipart/form-data") {
             let mp = Multipart::from_request(req, s)
                 .await
