@@ -169,6 +169,10 @@ enum Slot {
     Buffered(Box<[u8]>),
     /// Started when the budget was spent: its blocks are on disk.
     Direct,
+    /// Verified and being written out. librqbit marks a piece as had *before* it asks
+    /// the storage to complete it, so reads (streams, uploads) are served from here
+    /// until the bytes are on disk, never from the file before they reach it.
+    Flushing(Arc<Box<[u8]>>),
 }
 
 /// The pieces in flight, shared by a storage and the one `take` makes of it; the budget
@@ -182,8 +186,14 @@ impl Drop for Slots {
     fn drop(&mut self) {
         let map = self.map.get_mut().unwrap_or_else(|e| e.into_inner());
         for (_, slot) in map.drain() {
-            if let Slot::Buffered(b) = slot {
-                self.budget.free(b);
+            match slot {
+                Slot::Buffered(b) => self.budget.free(b),
+                Slot::Flushing(b) => {
+                    if let Ok(b) = Arc::try_unwrap(b) {
+                        self.budget.free(b)
+                    }
+                }
+                Slot::Direct => {}
             }
         }
     }
@@ -309,16 +319,23 @@ impl<S: TorrentStorage> TorrentStorage for WriteBack<S> {
         let mut done = 0;
         for span in self.spans(file_id, offset, buf.len())? {
             let out = &mut buf[done..done + span.len];
-            let hit = match lock(&self.slots.map).get(&span.piece.get()) {
-                Some(Slot::Buffered(b)) => {
+            let map = lock(&self.slots.map);
+            let bytes: Option<&[u8]> = match map.get(&span.piece.get()) {
+                Some(Slot::Buffered(b)) => Some(b),
+                Some(Slot::Flushing(b)) => Some(b),
+                _ => None,
+            };
+            let hit = match bytes {
+                Some(b) => {
                     out.copy_from_slice(
                         b.get(span.at..span.at + span.len)
                             .context("read past the end of the piece")?,
                     );
                     true
                 }
-                _ => false,
+                None => false,
             };
+            drop(map);
             if !hit {
                 self.inner.pread_exact(file_id, offset + done as u64, out)?;
             }
@@ -389,10 +406,25 @@ impl<S: TorrentStorage> TorrentStorage for WriteBack<S> {
     }
 
     fn on_piece_completed(&self, piece: ValidPieceIndex) -> anyhow::Result<()> {
-        let slot = lock(&self.slots.map).remove(&piece.get());
-        if let Some(Slot::Buffered(buf)) = slot {
+        let flushing = {
+            let mut map = lock(&self.slots.map);
+            match map.remove(&piece.get()) {
+                Some(Slot::Buffered(buf)) => {
+                    let buf = Arc::new(buf);
+                    map.insert(piece.get(), Slot::Flushing(buf.clone()));
+                    Some(buf)
+                }
+                _ => None,
+            }
+        };
+        if let Some(buf) = flushing {
             let written = self.write_piece(piece, &buf);
-            self.ctx.budget.free(buf);
+            // Readers copy under the map lock: once the slot is gone, this is the
+            // last reference.
+            lock(&self.slots.map).remove(&piece.get());
+            if let Ok(buf) = Arc::try_unwrap(buf) {
+                self.ctx.budget.free(buf);
+            }
             if let Err(e) = written {
                 if let Some(r) = &self.ctx.resume {
                     r.poison(&self.ctx.hash);

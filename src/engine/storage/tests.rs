@@ -14,6 +14,13 @@ struct MemFiles {
     files: Vec<Mutex<Vec<u8>>>,
     writes: AtomicUsize,
     fail: std::sync::atomic::AtomicBool,
+    /// When set, each write says it started and waits to be let through.
+    gate: Mutex<Option<Arc<Gate>>>,
+}
+
+struct Gate {
+    entered: std::sync::mpsc::SyncSender<()>,
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl MemFiles {
@@ -58,6 +65,11 @@ impl TorrentStorage for Mem {
             !self.0.fail.load(Ordering::SeqCst),
             "No space left on device"
         );
+        let gate = self.0.gate.lock().unwrap().clone();
+        if let Some(g) = gate {
+            g.entered.send(()).unwrap();
+            g.release.lock().unwrap().recv().unwrap();
+        }
         self.0.writes.fetch_add(1, Ordering::SeqCst);
         let mut f = self.0.files[file_id].lock().unwrap();
         let at = offset as usize;
@@ -214,6 +226,33 @@ fn a_piece_stays_in_memory_until_verified_then_is_written_once() {
     assert_eq!(mem.content()[..PIECE as usize], src[..PIECE as usize]);
     assert_eq!(budget.usage().0, 0, "the buffer is given back");
     // Reads of a written piece go to the disk.
+    assert_eq!(read_piece(&s, &sizes, 0), src[..PIECE as usize]);
+}
+
+#[test]
+fn a_verified_piece_reads_right_while_it_is_being_written() {
+    // librqbit marks a piece as had before it asks the storage to complete it: a
+    // stream reading it in between must get its bytes, not the file's old ones.
+    let sizes = [2 * PIECE as u64];
+    let (s, mem, _) = storage(&sizes, 1 << 20);
+    let src = data(2 * PIECE as usize, 5);
+    write_torrent_range(&s, &sizes, &src, 0..PIECE as usize);
+    let (entered_tx, entered) = std::sync::mpsc::sync_channel(1);
+    let (release, release_rx) = std::sync::mpsc::channel();
+    *mem.gate.lock().unwrap() = Some(Arc::new(Gate {
+        entered: entered_tx,
+        release: Mutex::new(release_rx),
+    }));
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| s.on_piece_completed(piece(0)));
+        entered.recv().unwrap();
+        assert_eq!(mem.writes(), 0, "the write is held");
+        assert_eq!(read_piece(&s, &sizes, 0), src[..PIECE as usize]);
+        release.send(()).unwrap();
+        writer.join().unwrap().unwrap();
+    });
+    *mem.gate.lock().unwrap() = None;
+    assert_eq!(mem.content()[..PIECE as usize], src[..PIECE as usize]);
     assert_eq!(read_piece(&s, &sizes, 0), src[..PIECE as usize]);
 }
 
