@@ -1014,9 +1014,24 @@ impl TorrentStateLive {
 
 const DEFAULT_PEER_REQUEST_WINDOW: usize = 128;
 
+/// Requests kept outstanding to a peer whatever its rate (TorrentEdge).
+const MIN_PEER_REQUEST_WINDOW: usize = 16;
+/// Outstanding requests are sized to this much of the peer's measured rate, as
+/// libtorrent's `request_queue_time` does: a deep queue to a slow peer delays every
+/// piece asked for after it (a stream's seek waited for megabytes queued before it).
+const REQUEST_QUEUE_TIME: Duration = Duration::from_secs(1);
+/// How often the peer's rate is re-measured.
+const RATE_SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
 struct PeerFlowControl {
     i_am_choked: bool,
+    /// The most outstanding requests: ours, or less if the peer's `reqq` says so.
     request_window: usize,
+    /// The peer's receive rate (bytes per second, smoothed), and the last sample.
+    rate: f64,
+    /// When and at which byte count the rate was last sampled (`None` until the first
+    /// look: the peer's counters outlive its connections).
+    sampled: Option<(Instant, u64)>,
 }
 
 impl PeerFlowControl {
@@ -1024,7 +1039,36 @@ impl PeerFlowControl {
         Self {
             i_am_choked: true,
             request_window: max_request_window,
+            rate: 0.0,
+            sampled: None,
         }
+    }
+
+    /// The window in force: `REQUEST_QUEUE_TIME` worth of the peer's rate, between
+    /// `MIN_PEER_REQUEST_WINDOW` and `request_window`. While the rate is limited by the
+    /// window itself the measured rate exceeds what one `REQUEST_QUEUE_TIME` needs
+    /// whenever the round trip is shorter than it, so the window grows until the
+    /// peer's real rate (or `request_window`) bounds it.
+    fn effective_window(&mut self, fetched_bytes: u64, now: Instant) -> usize {
+        match self.sampled {
+            None => self.sampled = Some((now, fetched_bytes)),
+            Some((at, before)) if now.saturating_duration_since(at) >= RATE_SAMPLE_EVERY => {
+                let elapsed = now.saturating_duration_since(at).as_secs_f64();
+                let sample = fetched_bytes.saturating_sub(before) as f64 / elapsed;
+                self.rate = if self.rate == 0.0 {
+                    sample
+                } else {
+                    (self.rate + sample) / 2.0
+                };
+                self.sampled = Some((now, fetched_bytes));
+            }
+            Some(_) => {}
+        }
+        let by_rate = self.rate * REQUEST_QUEUE_TIME.as_secs_f64() / CHUNK_SIZE as f64;
+        (by_rate as usize).clamp(
+            MIN_PEER_REQUEST_WINDOW.min(self.request_window),
+            self.request_window,
+        )
     }
 }
 
@@ -2098,9 +2142,11 @@ impl PeerHandler {
     }
 
     fn can_send_request(&self) -> bool {
+        let fetched = self.counters.fetched_bytes.load(Ordering::Relaxed);
         let (i_am_choked, request_window) = {
-            let flow = self.lock_flow_control("can_send_request");
-            (flow.i_am_choked, flow.request_window)
+            let mut flow = self.lock_flow_control("can_send_request");
+            let window = flow.effective_window(fetched, Instant::now());
+            (flow.i_am_choked, window)
         };
 
         if i_am_choked {
