@@ -46,9 +46,11 @@ install_deps() {
     deps_python
     # nginx-light: the shipped nginx config runs in front of the server in a test;
     # prometheus: its promtool checks /metrics; redis-server: the Redis cache's tests
-    # start their own on loopback; chromium: the dashboard's browser test.
+    # start their own on loopback; chromium: the dashboard's browser test; ffmpeg
+    # (with ffprobe) makes and plays the streaming tests' videos; rclone is their
+    # WebDAV client.
     install_bittorrent_tools nginx:nginx-light promtool:prometheus redis-server:redis-server \
-        chromium:chromium
+        chromium:chromium ffmpeg:ffmpeg ffprobe:ffmpeg rclone:rclone
     stop_system_services nginx prometheus redis-server
 }
 

@@ -94,6 +94,16 @@ pub struct TorrentView {
     /// The owner's tags on it, sorted.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Downloads and seeds only while a stream reads it.
+    #[serde(default)]
+    pub stream_only: bool,
+    /// Stream-only and nobody read it for `IDLE_TIMEOUT`: it moves no data (its state
+    /// is `paused`) until the next read.
+    #[serde(default)]
+    pub idle: bool,
+    /// Streams open on it now.
+    #[serde(default)]
+    pub streams: usize,
 }
 
 #[cfg(test)]

@@ -93,6 +93,11 @@ impl From<EngineError> for ApiError {
                 )
             }
             E::NotFound(_) => Self::not_found(msg),
+            E::FileNotFound(_) => Self::new(StatusCode::NOT_FOUND, "file_not_found", msg),
+            E::Busy(_) => Self {
+                retry_after: Some(Duration::from_secs(5)),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg)
+            },
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", msg),
             E::Store(s) => s.into(),
             E::Internal(err) => Self::internal(format!("{err:#}")),

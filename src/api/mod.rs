@@ -11,6 +11,7 @@ mod metadata;
 mod metrics;
 pub mod qbt;
 pub mod starting;
+mod stream;
 mod system;
 mod torrents;
 
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
         .merge(torrents::router())
+        .merge(stream::router())
         .merge(manage::router())
         .merge(qbt::router())
         .merge(metadata::router())

@@ -37,6 +37,11 @@ struct AddBody {
     priority: Option<String>,
     paused: Option<bool>,
     peers: Option<Vec<String>>,
+    /// Download (and seed) only while a stream reads it.
+    stream_only: Option<bool>,
+    /// With `streamOnly`: nothing is downloaded until the first read (else, like
+    /// `paused`).
+    start_paused: Option<bool>,
 }
 
 async fn add(
@@ -52,7 +57,7 @@ async fn add(
         read_multipart(mp).await?
     } else {
         let Json(body) = Json::<AddBody>::from_request(req, &s).await?;
-        let opts = add_options(body.priority.as_deref(), body.paused, body.peers.as_deref())?;
+        let opts = add_options(&body)?;
         let input = match (body.magnet_uri, body.url) {
             (Some(m), None) => TorrentInput::Magnet(m),
             (None, Some(u)) => TorrentInput::Url(u),
@@ -85,12 +90,9 @@ async fn read_multipart(mut mp: Multipart) -> Result<(TorrentInput, AddOptions),
             }
             "url" => body.url = Some(field.text().await.map_err(mp_err)?),
             "priority" => body.priority = Some(field.text().await.map_err(mp_err)?),
-            "paused" => {
-                body.paused = Some(matches!(
-                    field.text().await.map_err(mp_err)?.trim(),
-                    "true" | "1"
-                ))
-            }
+            "paused" => body.paused = Some(flag(&field.text().await.map_err(mp_err)?)),
+            "streamOnly" => body.stream_only = Some(flag(&field.text().await.map_err(mp_err)?)),
+            "startPaused" => body.start_paused = Some(flag(&field.text().await.map_err(mp_err)?)),
             "peers" => {
                 let text = field.text().await.map_err(mp_err)?;
                 body.peers = Some(
@@ -103,7 +105,7 @@ async fn read_multipart(mut mp: Multipart) -> Result<(TorrentInput, AddOptions),
             _ => {}
         }
     }
-    let opts = add_options(body.priority.as_deref(), body.paused, body.peers.as_deref())?;
+    let opts = add_options(&body)?;
     let input = match (file, body.magnet_uri, body.url) {
         (Some(f), None, None) => TorrentInput::File(f),
         (None, Some(m), None) => TorrentInput::Magnet(m),
@@ -127,12 +129,15 @@ fn multipart_error(status: StatusCode, text: String) -> ApiError {
     ApiError::new(status, code, text)
 }
 
-fn add_options(
-    priority: Option<&str>,
-    paused: Option<bool>,
-    peers: Option<&[String]>,
-) -> Result<AddOptions, ApiError> {
-    let peers = peers
+/// A multipart form's boolean field.
+fn flag(text: &str) -> bool {
+    matches!(text.trim(), "true" | "1")
+}
+
+fn add_options(body: &AddBody) -> Result<AddOptions, ApiError> {
+    let peers = body
+        .peers
+        .as_deref()
         .unwrap_or_default()
         .iter()
         .map(|p| {
@@ -142,9 +147,14 @@ fn add_options(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(AddOptions {
-        priority: parse_priority(priority)?,
-        paused: paused.unwrap_or(false),
+        priority: parse_priority(body.priority.as_deref())?,
+        paused: body.paused.unwrap_or(false),
         peers,
+        start_paused: body.start_paused.unwrap_or(false),
+        options: crate::store::TorrentOptions {
+            stream_only: body.stream_only.unwrap_or(false),
+            ..Default::default()
+        },
         ..AddOptions::default()
     })
 }

@@ -11,6 +11,7 @@
 //! whoever holds its newest token (legitimate or not) has to log in again.
 
 mod hasher;
+pub mod links;
 mod password;
 mod purge;
 mod reset;
@@ -122,6 +123,7 @@ pub enum AuthError {
 pub struct Auth {
     store: DynStore,
     keys: TokenKeys,
+    links: links::LinkKey,
     config: AuthConfig,
     cache: Cache,
     hasher: hasher::Hasher,
@@ -168,6 +170,7 @@ impl Auth {
         Ok(Self {
             store,
             keys: TokenKeys::new(secret.expose()),
+            links: links::LinkKey::new(secret.expose()),
             config: cfg.clone(),
             cache,
             hasher: hasher::Hasher::new(cfg.login_concurrency),
@@ -407,6 +410,37 @@ impl Auth {
             iat,
             exp: iat.saturating_add(ttl),
             jti: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+impl Auth {
+    /// Signs a link to `resource` for `user_id`, valid for `ttl`: (expiry in Unix
+    /// seconds, signature).
+    pub fn sign_link(&self, user_id: &str, resource: &str, ttl: Duration) -> (i64, String) {
+        let expires = crate::now_millis() / 1000 + ttl.as_secs() as i64;
+        (expires, self.links.sign(user_id, resource, expires))
+    }
+
+    /// Checks a signed link and returns its user, who must still exist.
+    pub async fn verify_link(
+        &self,
+        user_id: &str,
+        resource: &str,
+        expires: i64,
+        signature: &str,
+    ) -> Result<User, links::LinkError> {
+        self.links.verify(
+            user_id,
+            resource,
+            expires,
+            signature,
+            crate::now_millis() / 1000,
+        )?;
+        match self.store.user_by_id(user_id).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(links::LinkError::Forged),
+            Err(_) => Err(links::LinkError::Unavailable),
         }
     }
 }

@@ -176,6 +176,19 @@ pub struct EngineConfig {
     /// `PEER_REQUEST_WINDOW`, 1 to 4096: larger fills fast links, smaller makes a
     /// stream's seek fetch its new position sooner.
     pub peer_request_window: usize,
+    /// Streams of files open at once, all users together (more get 503).
+    /// `STREAM_MAX_CONCURRENT`, 1 to 256. Each holds one permit of librqbit's blocking
+    /// pool, which is sized to this plus the 8 that writes and hashing use.
+    pub stream_max_concurrent: usize,
+    /// How long a stream waits for a piece it needs before it ends the response.
+    /// `STREAM_READ_TIMEOUT` seconds, 1 to 3600.
+    pub stream_read_timeout: Duration,
+    /// A stream-only torrent pauses this long after its last read. `IDLE_TIMEOUT`
+    /// seconds, 1 to 86400.
+    pub idle_timeout: Duration,
+    /// Every torrent is stream-only: it downloads and seeds only while it is read.
+    /// `IDLE_MODE`.
+    pub idle_mode: bool,
 }
 
 /// Options of authentication.
@@ -319,6 +332,10 @@ fn engine_config(v: &Vars, peer_host: IpAddr) -> Result<EngineConfig, ConfigErro
         tick: Duration::from_millis(v.ranged("ENGINE_TICK_MS", 1000, 10..=60_000, " ms")?),
         piece_buffer_bytes: v.ranged::<u64>("PIECE_BUFFER_MIB", 256, 0..=65_536, " MiB")? << 20,
         peer_request_window: v.ranged("PEER_REQUEST_WINDOW", 512, 1..=4096, "")?,
+        stream_max_concurrent: v.ranged("STREAM_MAX_CONCURRENT", 16, 1..=256, "")?,
+        stream_read_timeout: v.seconds("STREAM_READ_TIMEOUT", 30, 1..=3600)?,
+        idle_timeout: v.seconds("IDLE_TIMEOUT", 300, 1..=86_400)?,
+        idle_mode: v.parse("IDLE_MODE", false)?,
     })
 }
 

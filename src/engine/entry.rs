@@ -52,6 +52,13 @@ pub(crate) struct Entry {
     pub last_state: Option<TorrentState>,
     /// State and queue place as last announced for a move in the queue.
     pub queue_place: Option<(TorrentState, Option<usize>)>,
+    /// Streams open on it and its last read, updated by the streams themselves.
+    pub reading: std::sync::Arc<super::stream::Reading>,
+    /// Being read (a stream open, or a read within `IDLE_TIMEOUT`), as of the last
+    /// re-plan: it outranks the queue and runs even when paused.
+    pub read_active: bool,
+    /// A stream-only torrent that nobody reads: it neither downloads nor seeds.
+    pub idle: bool,
 }
 
 impl Entry {
@@ -74,6 +81,9 @@ impl Entry {
             last_progress: None,
             last_state: None,
             queue_place: None,
+            reading: Default::default(),
+            read_active: false,
+            idle: false,
         }
     }
 
@@ -81,15 +91,26 @@ impl Entry {
         self.rec.completed_at.is_some()
     }
 
-    /// Wants a download slot: not paused, not failed, not yet complete.
+    /// Wants a download slot: not failed, not yet complete, and read or else neither
+    /// paused nor idle.
     pub fn wants_download(&self) -> bool {
-        !self.rec.paused && self.rec.error.is_none() && !self.is_complete()
+        self.rec.error.is_none()
+            && !self.is_complete()
+            && (self.read_active || !(self.rec.paused || self.idle))
+    }
+
+    /// Re-reads [`Self::reading`]: whether it is being read, and so whether a
+    /// stream-only torrent (`stream_only`, or every torrent in idle mode) is idle.
+    pub fn refresh_reading(&mut self, idle_timeout: std::time::Duration, idle_mode: bool) {
+        self.read_active = self.reading.active(idle_timeout);
+        self.idle = (idle_mode || self.rec.options.stream_only) && !self.read_active;
     }
 
     /// Whether librqbit should be running this torrent now.
     pub fn desired(&self) -> Desired {
         let seeding = self.is_complete()
             && !self.rec.paused
+            && !self.idle
             && self.rec.error.is_none()
             && self.rec.seeding_stopped_at.is_none();
         if (self.active && self.wants_download()) || seeding {
@@ -117,7 +138,8 @@ impl Entry {
         if rec.error.is_some() || matches!(stats.map(|s| s.state), Some(TorrentStatsState::Error)) {
             return TorrentState::Error;
         }
-        if rec.paused {
+        let read = self.read_active && rec.completed_at.is_none();
+        if (rec.paused || self.idle) && !read {
             return TorrentState::Paused;
         }
         if rec.seeding_stopped_at.is_some() {
@@ -190,6 +212,9 @@ impl Entry {
                 .or_else(|| self.resolve_error.clone()),
             category: rec.options.category.clone(),
             tags: rec.options.tags.clone(),
+            stream_only: rec.options.stream_only,
+            idle: self.idle,
+            streams: self.reading.open_count(),
         }
     }
 

@@ -49,6 +49,7 @@ fn download_order(map: &super::Torrents) -> Vec<InfoHash> {
                 rank: e.rec.queue_rank(),
                 wants_download: true,
                 forced: false,
+                streamed: false,
             })
         })
         .collect();

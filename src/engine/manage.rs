@@ -404,6 +404,7 @@ fn candidate(rec: &TorrentRecord) -> queue::Candidate<InfoHash> {
         rank: rec.queue_rank(),
         wants_download: true,
         forced: rec.options.force_start,
+        streamed: false,
     }
 }
 

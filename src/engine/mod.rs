@@ -33,6 +33,7 @@ mod sampler;
 mod settings;
 pub mod source;
 mod storage;
+pub mod stream;
 pub mod types;
 
 use std::collections::HashMap;
@@ -81,6 +82,12 @@ pub enum EngineError {
     FilesInUse(String),
     #[error("torrent {0} not found")]
     NotFound(InfoHash),
+    /// A file index the torrent does not have.
+    #[error("{0}")]
+    FileNotFound(String),
+    /// A limit on concurrent work is reached (streams); try again later.
+    #[error("{0}")]
+    Busy(String),
     /// The request contradicts what exists (a category that exists, or does not).
     #[error("{0}")]
     Conflict(String),
@@ -129,6 +136,8 @@ pub struct Engine {
     changes: std::sync::atomic::AtomicU64,
     /// Every user's categories and tags (see [`labels`]).
     labels: Mutex<labels::AllLabels>,
+    /// One permit per stream that may be open (`STREAM_MAX_CONCURRENT`).
+    stream_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -159,6 +168,7 @@ impl Engine {
         let session = Session::new_with_opts(download_path.clone(), options)
             .await
             .map_err(EngineError::Internal)?;
+        let stream_permits = Arc::new(tokio::sync::Semaphore::new(cfg.stream_max_concurrent));
         let engine = Arc::new(Self {
             api: librqbit::Api::new(session.clone(), None),
             session,
@@ -178,6 +188,7 @@ impl Engine {
             piece_buffers,
             changes: Default::default(),
             labels: Default::default(),
+            stream_permits,
         });
         engine.load_settings().await?;
         engine.load_labels().await?;
@@ -266,10 +277,11 @@ impl Engine {
             }
         };
         let save_dir = self.save_dir_for(actor, &opts)?;
+        let stream_only = opts.options.stream_only || cfg.idle_mode;
         let mut rec = TorrentRecord {
             owner_id: actor.user_id.clone(),
             priority: opts.priority,
-            paused: opts.paused,
+            paused: opts.paused || (opts.start_paused && !stream_only),
             added_at: crate::now_millis(),
             save_dir,
             options: opts.options.clone(),
@@ -311,7 +323,12 @@ impl Engine {
             e => e.into(),
         })?;
         let has_bytes = rec.torrent_bytes.is_some();
-        lock(&self.torrents).insert(hash, Entry::new(rec, paths));
+        let entry = Entry::new(rec, paths);
+        if stream_only && !opts.start_paused {
+            // Its first window: it downloads until IDLE_TIMEOUT passes without a read.
+            entry.reading.touch();
+        }
+        lock(&self.torrents).insert(hash, entry);
         self.changed();
         if has_bytes {
             self.attach(&ops, &hash).await;

@@ -120,13 +120,16 @@ impl Engine {
 
     /// [`Engine::reconcile`] for callers already holding the operations lock.
     pub(super) async fn reconcile_locked(self: &Arc<Self>, ops: &Ops<'_>) {
-        let max = self.config().max_concurrent;
+        let cfg = self.config();
         let mut to_run = Vec::new();
         let mut to_stop = Vec::new();
         let mut to_resolve = Vec::new();
         let counts = {
             let mut map = lock(&self.torrents);
-            let counts = assign_slots(&mut map, max);
+            for e in map.values_mut() {
+                e.refresh_reading(cfg.idle_timeout, cfg.idle_mode);
+            }
+            let counts = assign_slots(&mut map, cfg.max_concurrent);
             let moves = queue_moves(&mut map);
             for (hash, e) in map.iter_mut() {
                 let desired = e.desired();
@@ -141,7 +144,14 @@ impl Engine {
                     (Desired::Run, Some(h)) if h.is_paused() => {
                         to_run.push((h.clone(), e.rec.options.skipped_files.clone()))
                     }
+                    // A magnet's metadata is fetched even while it is stream-only and
+                    // idle: it is not payload, and it is what a player needs to list it.
                     (Desired::Run, None) if e.should_resolve() => to_resolve.push(*hash),
+                    (Desired::Stop, None) if e.idle && !e.rec.paused && e.should_resolve() => {
+                        to_resolve.push(*hash)
+                    }
+                    // Idle with a fetch in flight: let it finish.
+                    (Desired::Stop, None) if e.idle && !e.rec.paused => {}
                     (Desired::Stop, Some(h)) if !h.is_paused() => to_stop.push(h.clone()),
                     (Desired::Stop, None) => {
                         if let Some(r) = e.resolver.take() {
@@ -487,6 +497,7 @@ pub(super) fn assign_slots(map: &mut Torrents, max: usize) -> (usize, usize) {
             rank: e.rec.queue_rank(),
             wants_download: e.wants_download(),
             forced: e.rec.options.force_start,
+            streamed: e.read_active,
         })
         .collect();
     let plan = queue::plan(&candidates, max);
@@ -538,6 +549,10 @@ pub(super) fn session_options(
             download_bps: NonZeroU32::new(cfg.download_limit),
             upload_bps: NonZeroU32::new(cfg.upload_limit),
         },
+        // Every open stream holds one permit for its whole life (see `stream`).
+        runtime_worker_threads: Some(
+            super::stream::BLOCKING_FOR_DOWNLOADS + cfg.stream_max_concurrent,
+        ),
         cancellation_token: Some(cancel.child_token()),
         ..Default::default()
     }

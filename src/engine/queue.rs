@@ -4,8 +4,11 @@
 //! priority (high, normal, low), then by rank (the time they were added, unless a user
 //! moved them in the queue), then by info hash so the order is total. The first
 //! `max_active` download; the rest wait, in that order. Force-started torrents download
-//! without taking a slot, as in qBittorrent. Seeding torrents never take a slot. Keeping this free of I/O makes the policy easy to
-//! test and lets the engine re-plan after every change.
+//! without taking a slot, as in qBittorrent. A torrent being streamed outranks the queue:
+//! it takes a slot before any other (beyond `max_active` when every slot is a stream's),
+//! so a player never waits behind the queue, and the slot it takes is one fewer for the
+//! rest. Seeding torrents never take a slot. Keeping this free of I/O makes the policy
+//! easy to test and lets the engine re-plan after every change.
 
 use crate::store::Priority;
 
@@ -20,6 +23,8 @@ pub struct Candidate<K> {
     pub wants_download: bool,
     /// Downloads whatever the slots say.
     pub forced: bool,
+    /// Being read by a stream: takes a slot first.
+    pub streamed: bool,
 }
 
 /// The outcome: downloading torrents, and waiting ones in queue order.
@@ -33,9 +38,11 @@ pub struct Plan<K> {
 pub fn plan<K: Ord + Copy>(candidates: &[Candidate<K>], max_active: usize) -> Plan<K> {
     let mut wanting: Vec<&Candidate<K>> = candidates.iter().filter(|c| c.wants_download).collect();
     wanting.sort_by_key(|c| order(c));
+    let (streamed, wanting): (Vec<_>, Vec<_>) = wanting.into_iter().partition(|c| c.streamed);
     let (forced, waiting): (Vec<_>, Vec<_>) = wanting.into_iter().partition(|c| c.forced);
-    let split = waiting.len().min(max_active);
-    let mut active: Vec<K> = forced.iter().map(|c| c.info_hash).collect();
+    let split = waiting.len().min(max_active.saturating_sub(streamed.len()));
+    let mut active: Vec<K> = streamed.iter().map(|c| c.info_hash).collect();
+    active.extend(forced.iter().map(|c| c.info_hash));
     active.extend(waiting[..split].iter().map(|c| c.info_hash));
     Plan {
         active,
@@ -59,6 +66,7 @@ mod tests {
             rank: t,
             wants_download: wants,
             forced: false,
+            streamed: false,
         }
     }
 
@@ -100,6 +108,31 @@ mod tests {
         let p = plan(&cs, 1);
         assert_eq!(p.active, vec!["f", "a"]);
         assert_eq!(p.queued, vec!["b"]);
+    }
+
+    #[test]
+    fn streamed_torrents_take_a_slot_first() {
+        let streamed = |h| Candidate {
+            streamed: true,
+            ..c(h, Priority::Low, 9, true)
+        };
+        let cs = [
+            c("a", Priority::High, 1, true),
+            c("b", Priority::High, 2, true),
+            streamed("s"),
+        ];
+        let p = plan(&cs, 2);
+        assert_eq!(p.active, vec!["s", "a"]);
+        assert_eq!(p.queued, vec!["b"]);
+        // More streams than slots: every stream runs, nothing else does.
+        let cs = [
+            c("a", Priority::High, 1, true),
+            streamed("s"),
+            streamed("t"),
+        ];
+        let p = plan(&cs, 1);
+        assert_eq!(p.active, vec!["s", "t"]);
+        assert_eq!(p.queued, vec!["a"]);
     }
 
     #[test]

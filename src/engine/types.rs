@@ -42,6 +42,9 @@ pub struct AddOptions {
     pub save_path: Option<String>,
     /// Category, tags, limits: missing categories and tags are created for the owner.
     pub options: crate::store::TorrentOptions,
+    /// A stream-only torrent downloads nothing until it is first read (otherwise it
+    /// downloads until `IDLE_TIMEOUT` passes without a read). Any other is added paused.
+    pub start_paused: bool,
 }
 
 /// One file inside a torrent.

@@ -233,6 +233,9 @@ pub(crate) fn sample_view(info_hash: crate::InfoHash) -> TorrentView {
         error: None,
         category: None,
         tags: Vec::new(),
+        stream_only: false,
+        idle: false,
+        streams: 0,
     }
 }
 

@@ -180,6 +180,7 @@ fn full_torrent(owner: &User, info_hash: InfoHash, added_at: Millis) -> TorrentR
             skipped_files: vec![0, 7],
             queue_rank: Some(-3),
             force_start: true,
+            stream_only: true,
         },
         ..bare_torrent(owner, info_hash, added_at)
     }

@@ -243,6 +243,9 @@ pub struct TorrentOptions {
     pub queue_rank: Option<i64>,
     /// Takes a download slot even when every slot is taken (qBittorrent's force start).
     pub force_start: bool,
+    /// Downloads (and seeds) only while a stream reads it: paused `IDLE_TIMEOUT` after
+    /// the last read, resumed by the next.
+    pub stream_only: bool,
 }
 
 impl TorrentRecord {

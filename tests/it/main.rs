@@ -30,6 +30,7 @@ mod redis_server;
 mod restart;
 mod socketio;
 mod store_mongo;
+mod streaming;
 mod tools_selftest;
 mod torrent_options;
 mod trackers;

@@ -83,7 +83,8 @@ impl From<EngineError> for QbtError {
     fn from(e: EngineError) -> Self {
         use EngineError as E;
         let status = match &e {
-            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::NotFound(_) | E::FileNotFound(_) => StatusCode::NOT_FOUND,
+            E::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Conflict(_) | E::AlreadyExists(_) | E::FilesInUse(_) => StatusCode::CONFLICT,
             E::InvalidMagnet(_)
             | E::InvalidTorrent(_)

@@ -34,6 +34,9 @@ fn view(i: usize) -> TorrentView {
         error: None,
         category: None,
         tags: Vec::new(),
+        stream_only: false,
+        idle: false,
+        streams: 0,
     }
 }
 

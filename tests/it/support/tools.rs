@@ -577,6 +577,15 @@ impl Aria2Seeder {
     ///
     /// The content must already be complete: it is served without re-hashing.
     pub async fn start(torrent_file: &Path, content_dir: &Path) -> Aria2Seeder {
+        Self::start_with(torrent_file, content_dir, &[]).await
+    }
+
+    /// [`Aria2Seeder::start`] with more aria2c options (say, `--max-upload-limit=…`).
+    pub async fn start_with(
+        torrent_file: &Path,
+        content_dir: &Path,
+        extra: &[&str],
+    ) -> Aria2Seeder {
         let program = require_tool("aria2c");
         let torrent_file = fs::canonicalize(torrent_file)
             .unwrap_or_else(|e| panic!("torrent {}: {e}", torrent_file.display()));
@@ -618,6 +627,7 @@ impl Aria2Seeder {
                 "--summary-interval=0",
                 "--console-log-level=notice",
             ])
+            .args(extra)
             .arg("-d")
             .arg(&content_dir)
             .arg(&torrent_file)
