@@ -48,6 +48,8 @@ pub struct Services {
     pub list_cache: Arc<crate::api::ListCache>,
     /// qBittorrent API sessions and their `sync/maindata` states.
     pub qbt: Arc<crate::api::qbt::Sessions>,
+    /// WebDAV credentials checked lately (see [`crate::dav`]).
+    pub dav_credentials: Arc<crate::dav::Remembered>,
 }
 
 pub struct App {
@@ -185,6 +187,7 @@ impl App {
             metrics_token: config.metrics_token.clone(),
             list_cache: Default::default(),
             qbt: Default::default(),
+            dav_credentials: Default::default(),
         };
         Ok(Self {
             listener,

@@ -39,6 +39,7 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod dav;
 pub mod engine;
 pub mod events;
 pub mod gateway;

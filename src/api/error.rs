@@ -126,6 +126,7 @@ impl From<AuthError> for ApiError {
             A::UsernameTaken => Self::new(StatusCode::CONFLICT, "username_taken", msg),
             A::InvalidUsername(_) => Self::bad_request("invalid_username", msg),
             A::WeakPassword(_) => Self::bad_request("weak_password", msg),
+            A::InvalidInput(_) => Self::bad_request("invalid_request", msg),
             A::Secret(_) => Self::internal(msg),
             A::Store(s) => s.into(),
         }

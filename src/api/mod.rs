@@ -2,6 +2,7 @@
 //! adds the body limit, JSON fallbacks for unknown routes and panics, and request
 //! tracing. Handlers stay thin: extract, call the engine or auth, map the error.
 
+mod app_passwords;
 pub(crate) mod auth;
 pub mod error;
 pub mod extract;
@@ -34,6 +35,8 @@ pub use list_cache::ListCache;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
+        .merge(app_passwords::router())
+        .merge(crate::dav::router())
         .merge(torrents::router())
         .merge(stream::router())
         .merge(manage::router())

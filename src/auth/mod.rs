@@ -10,6 +10,7 @@
 //! Presenting a spent token again means it was copied, so the whole family is revoked and
 //! whoever holds its newest token (legitimate or not) has to log in again.
 
+pub mod app_passwords;
 mod hasher;
 pub mod links;
 mod password;
@@ -109,6 +110,9 @@ pub enum AuthError {
     /// The password breaks the password policy; the text says which.
     #[error("password {0}")]
     WeakPassword(String),
+    /// A request the rules refuse (an app password's name); the text says why.
+    #[error("{0}")]
+    InvalidInput(String),
     /// The JWT secret is missing, too short or unreadable (a startup error).
     #[error("JWT secret: {0}")]
     Secret(String),
@@ -124,6 +128,8 @@ pub struct Auth {
     store: DynStore,
     keys: TokenKeys,
     links: links::LinkKey,
+    /// Serialises changes to users' app-password lists (read, change, write).
+    app_passwords_lock: tokio::sync::Mutex<()>,
     config: AuthConfig,
     cache: Cache,
     hasher: hasher::Hasher,
@@ -171,6 +177,7 @@ impl Auth {
             store,
             keys: TokenKeys::new(secret.expose()),
             links: links::LinkKey::new(secret.expose()),
+            app_passwords_lock: Default::default(),
             config: cfg.clone(),
             cache,
             hasher: hasher::Hasher::new(cfg.login_concurrency),
@@ -232,12 +239,40 @@ impl Auth {
         password: &str,
         client: IpAddr,
     ) -> Result<User, AuthError> {
+        self.authenticate_with(username, password, client, false)
+            .await
+    }
+
+    /// [`Auth::authenticate`] that also takes one of the user's app passwords (for
+    /// WebDAV, whose clients cannot do JWT). Failures count in the same limiter.
+    pub async fn authenticate_app(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<User, AuthError> {
+        self.authenticate_with(username, password, client, true)
+            .await
+    }
+
+    async fn authenticate_with(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+        app_passwords: bool,
+    ) -> Result<User, AuthError> {
         let attempt = self
             .cache
             .begin_login(client, username)
             .await
             .map_err(|retry_after| AuthError::Throttled { retry_after })?;
-        match self.check_credentials(username, password).await {
+        let checked = if app_passwords && password.starts_with(app_passwords::PREFIX) {
+            self.check_app_password(username, password).await
+        } else {
+            self.check_credentials(username, password).await
+        };
+        match checked {
             Ok(user) => {
                 attempt.succeeded().await;
                 Ok(user)
@@ -348,6 +383,17 @@ impl Auth {
 
     /// The user if the password matches. Unknown users cost one dummy verification so the
     /// response time does not tell which user names exist.
+    async fn check_app_password(&self, username: &str, password: &str) -> Result<User, AuthError> {
+        let Some(user) = self.store.user_by_name(username).await? else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        if self.is_app_password(&user.id, password).await? {
+            Ok(user)
+        } else {
+            Err(AuthError::InvalidCredentials)
+        }
+    }
+
     async fn check_credentials(&self, username: &str, password: &str) -> Result<User, AuthError> {
         if password::is_oversized(password) {
             return Err(AuthError::InvalidCredentials);

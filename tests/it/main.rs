@@ -34,3 +34,4 @@ mod streaming;
 mod tools_selftest;
 mod torrent_options;
 mod trackers;
+mod webdav;
