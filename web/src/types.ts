@@ -50,6 +50,19 @@ export interface Torrent {
   completedAt: number | null;
   ownerId: string;
   error: string | null;
+  /** Downloads and seeds only while a stream reads it. */
+  streamOnly?: boolean;
+  /** Stream-only and unread for IDLE_TIMEOUT: it moves no data until the next read. */
+  idle?: boolean;
+  /** Streams open on it now. */
+  streams?: number;
+}
+
+/** A signed URL a player can open without a token. */
+export interface SignedLink {
+  url: string;
+  /** Unix seconds. */
+  expiresAt: number;
 }
 
 export interface FileView {
@@ -118,4 +131,33 @@ export interface User {
   username: string;
   role: 'admin' | 'user';
   createdAt: number;
+}
+
+/** Which file of which torrent plays a movie or episode. */
+export interface Assignment {
+  infoHash: string;
+  fileIndex: number;
+  filePath: string;
+  size: number;
+  resolution: string | null;
+  source: string | null;
+  assignedAt: number;
+}
+
+/** A movie, a show or an episode of the library. */
+export interface MediaItem {
+  id: string;
+  ownerId: string;
+  kind: 'movie' | 'show' | 'episode';
+  title: string;
+  year: number | null;
+  showId: string | null;
+  season: number | null;
+  episode: number | null;
+  assignment: Assignment | null;
+  createdAt: number;
+}
+
+export interface ShowDetails extends MediaItem {
+  episodes: MediaItem[];
 }

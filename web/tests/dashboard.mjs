@@ -238,6 +238,16 @@ try {
     check(Number(v) === 100, `a file at 100 % (${v})`);
   }
   check((await page.locator('.events li code').allTextContents()).includes('torrent:complete'), 'the recent events show torrent:complete');
+  // A file's stream link: shown in the page, and it opens without a token.
+  const firstFile = page.locator('tr[data-file]').first();
+  check((await firstFile.getByRole('button', { name: /^Play / }).count()) === 0, 'no Play button for a file that is not media');
+  await firstFile.getByRole('button', { name: /^Copy a stream link/ }).click();
+  const linkBox = firstFile.getByRole('textbox', { name: /^Stream link of / });
+  await linkBox.waitFor();
+  const streamUrl = await linkBox.inputValue();
+  check(/\/api\/torrents\/[0-9a-f]{40}\/stream\/\d+\/.+\?u=.+&exp=\d+&sig=/.test(streamUrl), `a signed stream link (${streamUrl.slice(0, 60)}…)`);
+  const ranged = await fetch(streamUrl, { headers: { range: 'bytes=0-99' } });
+  check(ranged.status === 206 && (await ranged.arrayBuffer()).byteLength === 100, 'the link streams a range without a token');
   await shots(page, 'details');
   await page.goto(BASE + '/#/');
   await row(page, FILE_HASH).waitFor();

@@ -3,13 +3,50 @@
 // The snapshot comes over the socket (`subscribe:torrent`); it is asked for again when
 // a pushed event says the peers or the state changed, never on a timer.
 
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describe } from '../api';
 import { PieceMap, ProgressBar, SpeedChart, StateBadge } from '../components';
 import { bytes, eta, ratio, speed, time } from '../format';
 import { watchDetails } from '../live';
 import { hasPiece, store, useStore } from '../store';
-import { PRIORITIES, type Details as D, type FileView } from '../types';
+import { PRIORITIES, type Details as D, type FileView, type SignedLink } from '../types';
+
+const PLAYABLE = /\.(mp4|m4v|webm|ogv|mkv|mov|mp3|m4a|aac|ogg|opus|flac|wav)$/i;
+
+/** Play and copy-link buttons of one file: both ask for a signed stream link. */
+function FileActions({ hash, file, onPlay }: { hash: string; file: FileView; onPlay: (url: string, name: string) => void }) {
+  const [link, setLink] = useState<string | null>(null);
+  async function signed(): Promise<string | null> {
+    try {
+      const l = await api<SignedLink>('GET', `/api/torrents/${hash}/files/${file.index}/link`);
+      return l.url;
+    } catch (e) {
+      alert(describe(e));
+      return null;
+    }
+  }
+  async function copy() {
+    const url = await signed();
+    if (!url) return;
+    setLink(url);
+    try {
+      await navigator.clipboard.writeText(url);
+    } catch {
+      // No clipboard (plain http, or refused): the link is shown to copy by hand.
+    }
+  }
+  async function play() {
+    const url = await signed();
+    if (url) onPlay(url, file.path);
+  }
+  return (
+    <div class="file-actions">
+      {PLAYABLE.test(file.path) && <button type="button" onClick={() => void play()} aria-label={`Play ${file.path}`}>Play</button>}
+      <button type="button" onClick={() => void copy()} aria-label={`Copy a stream link of ${file.path}`}>Copy link</button>
+      {link && <input class="link" readOnly value={link} aria-label={`Stream link of ${file.path}`} onFocus={(e) => e.currentTarget.select()} />}
+    </div>
+  );
+}
 
 /** Per-file progress from the pieces bitfield and each file's offset in the torrent. */
 function fileProgress(d: D, bits: Uint8Array | null): FileView[] {
@@ -36,6 +73,7 @@ export function TorrentDetails({ hash }: { hash: string }) {
   const t = store.torrents.get(hash);
   const d = store.details?.infoHash === hash ? store.details : null;
   const asked = useRef({ peers: -1, state: '' });
+  const [playing, setPlaying] = useState<{ url: string; name: string } | null>(null);
 
   useEffect(() => {
     watchDetails(hash);
@@ -105,6 +143,7 @@ export function TorrentDetails({ hash }: { hash: string }) {
         <div><dt>Queue</dt><dd>{t.queuePosition ?? '–'}</dd></div>
         <div><dt>Added</dt><dd>{new Date(t.addedAt).toLocaleString()}</dd></div>
         <div><dt>Info hash</dt><dd class="mono">{t.infoHash}</dd></div>
+        {t.streamOnly && <div><dt>Streaming</dt><dd>{t.idle ? 'idle until read' : `${t.streams ?? 0} open`}</dd></div>}
       </dl>
       {t.error && <p class="error" role="alert">{t.error}</p>}
 
@@ -116,17 +155,26 @@ export function TorrentDetails({ hash }: { hash: string }) {
 
       <h3>Files</h3>
       <table class="simple">
-        <thead><tr><th scope="col">Path</th><th scope="col">Size</th><th scope="col">Progress</th></tr></thead>
+        <thead><tr><th scope="col">Path</th><th scope="col">Size</th><th scope="col">Progress</th><th scope="col">Stream</th></tr></thead>
         <tbody>
           {files.map((f) => (
             <tr data-file={f.index}>
               <td class="wrap">{f.path}</td>
               <td>{bytes(f.length)}</td>
               <td><ProgressBar value={f.percentage} label={`${f.path} progress`} /></td>
+              <td><FileActions hash={hash} file={f} onPlay={(url, name) => setPlaying({ url, name })} /></td>
             </tr>
           ))}
         </tbody>
       </table>
+      {playing && (
+        <figure class="player">
+          <video controls autoplay src={playing.url} aria-label={`Playing ${playing.name}`} />
+          <figcaption>
+            {playing.name} <button type="button" onClick={() => setPlaying(null)}>Close</button>
+          </figcaption>
+        </figure>
+      )}
 
       <h3>Peers</h3>
       {d?.peerList?.length ? (
