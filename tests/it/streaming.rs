@@ -621,3 +621,73 @@ async fn signed_links_are_refused_when_forged_expired_or_for_another_user() {
         "a .bin is not media"
     );
 }
+
+/// A torrent of random bytes seeded slowly by its own aria2c.
+async fn slow_torrent(name: &str) -> (Content, Vec<u8>, String, Aria2Seeder) {
+    // Two files, so the torrent is a folder of its own name.
+    let content = Content::random(name, &[2 * 1024 * 1024 + 11, 1000]);
+    let (torrent, hash) = content.make_torrent(PIECE as u32, Vec::new()).await;
+    let path = content.dir.path().join(format!("{name}.torrent"));
+    std::fs::write(&path, &torrent).unwrap();
+    let seeder =
+        Aria2Seeder::start_with(&path, content.dir.path(), &["--max-upload-limit=50K"]).await;
+    (content, torrent, hash, seeder)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_takes_the_download_slot_before_the_queue() {
+    let app = TestApp::spawn_with(&[("MAX_CONCURRENT_TORRENTS", "1"), ("IDLE_TIMEOUT", "2")]).await;
+    let token = app.admin_token.clone();
+    let (_a_content, a_torrent, a, a_seeder) = slow_torrent("first").await;
+    let (b_content, b_torrent, b, b_seeder) = slow_torrent("second").await;
+    for (torrent, seeder) in [(&a_torrent, &a_seeder), (&b_torrent, &b_seeder)] {
+        let peer = seeder.peer_addr().to_string();
+        let (status, v) = app.upload(&token, torrent, &[("peers", &peer)]).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let state = |h: &str| {
+        let (app, token, h) = (&app, &token, h.to_owned());
+        async move {
+            app.torrent(token, &h).await["state"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    wait_for(
+        "the first to download, the second to wait",
+        Duration::from_secs(30),
+        || async {
+            (state(&a).await == "downloading" && state(&b).await == "queued").then_some(())
+        },
+    )
+    .await;
+    // Reading the queued one: it takes the one slot, and the other waits meanwhile.
+    let source = std::fs::read(b_content.root().join("file-0.bin")).unwrap();
+    let index = file_index(&app.torrent(&token, &b).await, "file-0.bin");
+    let url = format!("{}/api/torrents/{b}/files/{index}/stream", app.base);
+    let resp = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&token)
+        .header(header::RANGE, "bytes=0-999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&resp.bytes().await.unwrap()[..], &source[..1000]);
+    let (sa, sb) = (state(&a).await, state(&b).await);
+    assert_eq!(
+        (sa.as_str(), sb.as_str()),
+        ("queued", "downloading"),
+        "read just now"
+    );
+    // Unread for IDLE_TIMEOUT, the queue's own order comes back.
+    wait_for(
+        "the queue's order to come back",
+        Duration::from_secs(30),
+        || async {
+            (state(&a).await == "downloading" && state(&b).await == "queued").then_some(())
+        },
+    )
+    .await;
+}
