@@ -280,3 +280,61 @@ impl Entry {
 pub(crate) fn ratio(rec: &TorrentRecord) -> f64 {
     rec.uploaded_bytes as f64 / rec.total_bytes.max(1) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::InfoHash;
+
+    fn entry(stream_only: bool, paused: bool) -> Entry {
+        let mut rec = TorrentRecord::new(InfoHash::from_bytes([3; 20]), "u".into(), 0);
+        rec.options.stream_only = stream_only;
+        rec.paused = paused;
+        Entry::new(rec, Vec::new())
+    }
+
+    const IDLE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn an_unread_stream_only_torrent_is_idle_and_wants_nothing() {
+        let mut e = entry(true, false);
+        e.refresh_reading(IDLE, false);
+        assert!(e.idle && !e.read_active);
+        assert!(!e.wants_download());
+        assert_eq!(e.view(None).state, TorrentState::Paused);
+        assert!(e.view(None).idle);
+    }
+
+    #[test]
+    fn a_read_wakes_it_until_the_idle_timeout() {
+        let mut e = entry(true, false);
+        e.reading.touch();
+        e.refresh_reading(IDLE, false);
+        assert!(!e.idle && e.wants_download());
+        // Read longer ago than the timeout: idle again.
+        e.refresh_reading(Duration::ZERO, false);
+        assert!(e.idle && !e.wants_download());
+    }
+
+    #[test]
+    fn idle_mode_makes_every_torrent_stream_only() {
+        let mut e = entry(false, false);
+        e.refresh_reading(IDLE, true);
+        assert!(e.idle && !e.wants_download());
+        e.refresh_reading(IDLE, false);
+        assert!(!e.idle && e.wants_download());
+    }
+
+    #[test]
+    fn a_paused_torrent_being_read_downloads_and_stays_paused() {
+        let mut e = entry(false, true);
+        e.refresh_reading(IDLE, false);
+        assert!(!e.wants_download());
+        e.reading.touch();
+        e.refresh_reading(IDLE, false);
+        assert!(e.wants_download());
+        assert!(e.view(None).paused, "the user's pause is kept");
+    }
+}
