@@ -214,5 +214,33 @@ async fn rclone_lists_and_reads_torrents_while_they_download() {
         theirs.iter().all(|(p, _, _)| !p.starts_with("Torrents/")),
         "another user's torrents are not in a user's tree: {theirs:?}"
     );
+
+    // Throttled like logins: failures from one address ban it, right password or not
+    // (the revocation above made WebDAV forget the admin's remembered credentials).
+    let propfind = |password: &'static str| {
+        let url = format!("{}/dav/", app.base);
+        async move {
+            reqwest::Client::new()
+                .request(Method::from_bytes(b"PROPFIND").unwrap(), url)
+                .basic_auth("admin", Some(password))
+                .header("depth", "0")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let mut banned = false;
+    for _ in 0..10 {
+        if propfind("still-not-the-password").await == StatusCode::TOO_MANY_REQUESTS {
+            banned = true;
+            break;
+        }
+    }
+    assert!(banned, "repeated wrong passwords are throttled");
+    assert_eq!(
+        propfind(ADMIN_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     drop(seeder);
 }
