@@ -5,6 +5,7 @@
 pub(crate) mod auth;
 pub mod error;
 pub mod extract;
+mod library;
 mod list_cache;
 mod manage;
 mod metadata;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(torrents::router())
         .merge(manage::router())
+        .merge(library::router())
         .merge(qbt::router())
         .merge(metadata::router())
         .merge(system::router())
