@@ -31,6 +31,8 @@ pub struct Services {
     pub engine: Arc<Engine>,
     /// Magnet-to-metadata lookups and their caches.
     pub metadata: Arc<crate::metadata::MetadataService>,
+    /// The media library: movies, shows, episodes and their files in torrents.
+    pub library: Arc<crate::library::Library>,
     pub auth: Arc<Auth>,
     pub store: DynStore,
     /// The login limiter, revoked tokens and cached metadata (Redis or in process).
@@ -173,9 +175,16 @@ impl App {
             config.metadata.clone(),
             config.engine.retry,
         );
+        // Assignments wait for a new torrent's metadata as long as a lookup would.
+        let library = Arc::new(crate::library::Library::new(
+            store.clone(),
+            engine.clone(),
+            config.metadata.timeout,
+        ));
         let state = Services {
             engine,
             metadata,
+            library,
             auth,
             store,
             cache,

@@ -12,9 +12,11 @@
 //!   (Socket.IO gateway, Kafka relay), never blocking the engine.
 //! - [`InfoHash`] is a torrent's hash, parsed once where it enters.
 //! - [`view`] is the torrent as clients see it, shared by the REST API and the events.
-//! - [`store`] persists users, refresh tokens, torrents, settings and the event outbox
-//!   behind one trait with an embedded SQLite default; a shared contract suite runs
-//!   against every backend.
+//! - [`store`] persists users, refresh tokens, torrents, settings, the event outbox and
+//!   the media library behind one trait with an embedded SQLite default; a shared
+//!   contract suite runs against every backend.
+//! - [`library`] is the media library: users' movies, shows and episodes, each assigned
+//!   to a file inside a torrent (added through the engine when new).
 //! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
 //! - [`cache`] holds short-lived shared state (the login limiter, revoked access tokens,
 //!   cached metadata) in process or in Redis, falling back in process while Redis is down.
@@ -28,8 +30,9 @@
 //! - [`app`] wires everything, owns the edges' shared state ([`app::Services`]), binds the
 //!   listener and owns graceful shutdown.
 //!
-//! Dependencies point inward: `api` and `gateway` use `engine`, `auth`, `store` and
-//! `events` through `app::Services`; nothing uses `api` or `gateway`.
+//! Dependencies point inward: `api` and `gateway` use `engine`, `auth`, `store`,
+//! `library` and `events` through `app::Services`; `library` uses `engine` and `store`;
+//! nothing uses `api` or `gateway`.
 
 // `json!` of a qBittorrent torrent object (50 fields) needs more than the default 128.
 #![recursion_limit = "256"]
@@ -44,6 +47,7 @@ pub mod engine;
 pub mod events;
 pub mod gateway;
 pub mod info_hash;
+pub mod library;
 pub mod metadata;
 pub mod store;
 pub mod telemetry;

@@ -1,12 +1,13 @@
 //! One error type for the REST edge. Every failure leaves as
-//! `{"error": {"code": "...", "message": "..."}}` with the matching status; details of
-//! 5xx errors are logged, never returned.
+//! `{"error": {"code": "...", "message": "..."}}` with the matching status (and, for
+//! some, fields beside `error` the client acts on, such as the files to choose from);
+//! details of 5xx errors are logged, never returned.
 
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::auth::AuthError;
 use crate::engine::EngineError;
@@ -18,6 +19,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<Duration>,
+    /// Fields of the body beside `error` (see [`ApiError::with`]). Boxed: most errors
+    /// have none, and every `Result` of the edge carries this type.
+    pub extra: Option<Box<Map<String, Value>>>,
 }
 
 impl ApiError {
@@ -27,7 +31,17 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            extra: None,
         }
+    }
+    /// Adds a field beside `error` in the body (`error` itself cannot be replaced).
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        if key != "error" {
+            self.extra
+                .get_or_insert_with(Default::default)
+                .insert(key.to_owned(), value);
+        }
+        self
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -57,7 +71,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut body = self.extra.map(|b| *b).unwrap_or_default();
+        body.insert(
+            "error".into(),
+            json!({ "code": self.code, "message": self.message }),
+        );
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(after) = self.retry_after {
             let secs = after.as_secs().max(1).to_string();
@@ -150,5 +168,41 @@ impl From<StoreError> for ApiError {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(e: ApiError) -> (StatusCode, Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn extra_fields_go_beside_the_error_and_never_replace_it() {
+        let plain = ApiError::not_found("no such thing");
+        assert_eq!(
+            body(plain).await,
+            (
+                StatusCode::NOT_FOUND,
+                json!({"error": {"code": "not_found", "message": "no such thing"}})
+            )
+        );
+        let rich = ApiError::new(StatusCode::CONFLICT, "ambiguous_file", "choose")
+            .with("candidates", json!([{"index": 1}]))
+            .with("error", json!("overwritten?"));
+        assert_eq!(
+            body(rich).await.1,
+            json!({
+                "error": {"code": "ambiguous_file", "message": "choose"},
+                "candidates": [{"index": 1}],
+            })
+        );
     }
 }

@@ -6,6 +6,7 @@ mod app_passwords;
 pub(crate) mod auth;
 pub mod error;
 pub mod extract;
+mod library;
 mod list_cache;
 mod manage;
 mod metadata;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(torrents::router())
         .merge(stream::router())
         .merge(manage::router())
+        .merge(library::router())
         .merge(qbt::router())
         .merge(metadata::router())
         .merge(system::router())

@@ -1,7 +1,7 @@
 //! An in-memory [`Store`] for the auth unit tests: users and refresh tokens only.
 //!
 //! It follows the store contract for the methods auth uses, and for the event methods
-//! (a sequence counter and an outbox map); torrent methods are inert.
+//! (a sequence counter and an outbox map); torrent and media methods are inert.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -221,6 +221,22 @@ impl Store for MemStore {
     }
 
     async fn delete_resume(&self, _: &InfoHash) -> StoreResult<bool> {
+        Ok(false)
+    }
+
+    async fn put_media(&self, _: &crate::store::MediaItem) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn media(&self, _: &str) -> StoreResult<Option<crate::store::MediaItem>> {
+        Ok(None)
+    }
+
+    async fn list_media(&self, _: &str) -> StoreResult<Vec<crate::store::MediaItem>> {
+        Ok(Vec::new())
+    }
+
+    async fn delete_media(&self, _: &str) -> StoreResult<bool> {
         Ok(false)
     }
 }

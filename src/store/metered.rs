@@ -7,8 +7,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{
-    Commit, Consumed, DynStore, InfoHash, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
-    StoreResult, TorrentRecord, User,
+    Commit, Consumed, DynStore, InfoHash, MediaItem, Millis, OutboxRecord, RefreshToken,
+    ResumeRecord, Store, StoreResult, TorrentRecord, User,
 };
 
 pub struct MeteredStore {
@@ -131,5 +131,17 @@ impl Store for MeteredStore {
     }
     async fn delete_resume(&self, info_hash: &InfoHash) -> StoreResult<bool> {
         timed("delete_resume", self.inner.delete_resume(info_hash)).await
+    }
+    async fn put_media(&self, item: &MediaItem) -> StoreResult<()> {
+        timed("put_media", self.inner.put_media(item)).await
+    }
+    async fn media(&self, id: &str) -> StoreResult<Option<MediaItem>> {
+        timed("media", self.inner.media(id)).await
+    }
+    async fn list_media(&self, owner_id: &str) -> StoreResult<Vec<MediaItem>> {
+        timed("list_media", self.inner.list_media(owner_id)).await
+    }
+    async fn delete_media(&self, id: &str) -> StoreResult<bool> {
+        timed("delete_media", self.inner.delete_media(id)).await
     }
 }

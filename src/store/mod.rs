@@ -1,4 +1,5 @@
-//! Persistence: users, refresh tokens, torrents, their events and fast-resume data.
+//! Persistence: users, refresh tokens, torrents, their events, fast-resume data and
+//! the media library.
 //!
 //! [`Store`] is the one interface the rest of the server uses. The embedded default is
 //! [`SqliteStore`] (a single file under `DATA_DIR`); other backends (MongoDB) implement
@@ -9,6 +10,7 @@
 //! cryptography (it only ever sees hashes of refresh tokens).
 
 pub mod contract;
+mod media;
 mod metered;
 mod mongo;
 mod resume;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::InfoHash;
 
+pub use media::{Assignment, MediaItem, MediaKind};
 pub use metered::MeteredStore;
 pub use mongo::MongoStore;
 pub use resume::{FileStamp, ResumeRecord};
@@ -424,4 +427,17 @@ pub trait Store: Send + Sync + 'static {
     async fn resume(&self, info_hash: &InfoHash) -> StoreResult<Option<ResumeRecord>>;
     /// Deletes the torrent's fast-resume record; returns whether it existed.
     async fn delete_resume(&self, info_hash: &InfoHash) -> StoreResult<bool>;
+
+    // --- media library -----------------------------------------------------------------
+
+    /// Writes a library item whole: inserted when its id is new, else replaced (every
+    /// field, the assignment included). Replacing a show leaves its episodes alone.
+    async fn put_media(&self, item: &MediaItem) -> StoreResult<()>;
+    async fn media(&self, id: &str) -> StoreResult<Option<MediaItem>>;
+    /// Every item of one owner (movies, shows and episodes together), oldest first
+    /// (by `created_at`, ties broken by id). Presentation order is the caller's.
+    async fn list_media(&self, owner_id: &str) -> StoreResult<Vec<MediaItem>>;
+    /// Deletes an item; returns whether it existed. Deleting a show deletes its
+    /// episodes (the items whose `show_id` is its id) too.
+    async fn delete_media(&self, id: &str) -> StoreResult<bool>;
 }

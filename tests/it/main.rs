@@ -14,6 +14,7 @@ mod events;
 mod fast_resume;
 mod integrity;
 mod kafka;
+mod library;
 mod lifecycle;
 mod list_api;
 mod login_load;

@@ -296,4 +296,16 @@ impl Store for Flaky {
     async fn delete_resume(&self, info_hash: &crate::InfoHash) -> StoreResult<bool> {
         self.inner.delete_resume(info_hash).await
     }
+    async fn put_media(&self, item: &crate::store::MediaItem) -> StoreResult<()> {
+        self.inner.put_media(item).await
+    }
+    async fn media(&self, id: &str) -> StoreResult<Option<crate::store::MediaItem>> {
+        self.inner.media(id).await
+    }
+    async fn list_media(&self, owner_id: &str) -> StoreResult<Vec<crate::store::MediaItem>> {
+        self.inner.list_media(owner_id).await
+    }
+    async fn delete_media(&self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_media(id).await
+    }
 }

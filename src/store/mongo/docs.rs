@@ -16,7 +16,7 @@ use crate::store::{
 };
 
 /// A document that does not hold what the store wrote.
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("MongoDB document: {what}").into())
 }
 
@@ -48,20 +48,20 @@ pub(super) fn entries<T>(
     out
 }
 
-fn opt_int(d: &Document, key: &str) -> StoreResult<Option<i64>> {
+pub(super) fn opt_int(d: &Document, key: &str) -> StoreResult<Option<i64>> {
     match d.get(key) {
         None | Some(Bson::Null) => Ok(None),
         Some(_) => int(d, key).map(Some),
     }
 }
 
-fn text(d: &Document, key: &str) -> StoreResult<String> {
+pub(super) fn text(d: &Document, key: &str) -> StoreResult<String> {
     d.get_str(key)
         .map(str::to_owned)
         .map_err(|e| corrupt(format!("{key}: {e}")))
 }
 
-fn opt_text(d: &Document, key: &str) -> StoreResult<Option<String>> {
+pub(super) fn opt_text(d: &Document, key: &str) -> StoreResult<Option<String>> {
     match d.get(key) {
         None | Some(Bson::Null) => Ok(None),
         Some(Bson::String(s)) => Ok(Some(s.clone())),
@@ -100,11 +100,11 @@ fn binary(b: &[u8]) -> Bson {
     })
 }
 
-fn opt<T: Into<Bson>>(v: Option<T>) -> Bson {
+pub(super) fn opt<T: Into<Bson>>(v: Option<T>) -> Bson {
     v.map_or(Bson::Null, Into::into)
 }
 
-fn info_hash(d: &Document, key: &str) -> StoreResult<InfoHash> {
+pub(super) fn info_hash(d: &Document, key: &str) -> StoreResult<InfoHash> {
     let s = text(d, key)?;
     InfoHash::parse(&s).map_err(|e| corrupt(format!("{key} {s:?}: {e}")))
 }

@@ -5,8 +5,9 @@
 //! = token hash; a TTL index on `expiresAtDate` lets MongoDB expire them, and
 //! [`Store::purge_expired_tokens`] deletes them too), `torrents` (`_id` = info hash),
 //! `outbox` (`_id` = event seq, so the relay reads it in seq order by its primary key)
-//! `meta` (the schema version, the settings and the commit journal) and `resume`
-//! (`_id` = info hash: fast-resume records, each one document replaced whole).
+//! `meta` (the schema version, the settings and the commit journal), `resume`
+//! (`_id` = info hash: fast-resume records, each one document replaced whole) and
+//! `media` (`_id` = item id: the media library, see [`media`]).
 //!
 //! How each guarantee of the [`Store`] contract is kept without multi-document
 //! transactions (they need a replica set):
@@ -23,6 +24,7 @@
 
 mod docs;
 mod journal;
+mod media;
 mod resume;
 
 use std::future::IntoFuture;
@@ -36,8 +38,8 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{
-    Commit, Consumed, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store, StoreError,
-    StoreResult, TorrentRecord, User,
+    Commit, Consumed, MediaItem, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
+    StoreError, StoreResult, TorrentRecord, User,
 };
 use crate::InfoHash;
 
@@ -57,6 +59,7 @@ pub struct MongoStore {
     outbox: Collection<Document>,
     meta: Collection<Document>,
     resume: Collection<Document>,
+    media: Collection<Document>,
     journal: journal::Journal,
 }
 
@@ -89,6 +92,7 @@ impl MongoStore {
         let c = |n: &str| db.collection::<Document>(n);
         let (users, tokens, torrents) = (c("users"), c("refresh_tokens"), c("torrents"));
         let (outbox, meta, resume) = (c("outbox"), c("meta"), c("resume"));
+        let media = c("media");
         ping(&db).await?;
         migrate(&db, &meta).await?;
         let journal =
@@ -101,6 +105,7 @@ impl MongoStore {
             outbox,
             meta,
             resume,
+            media,
             journal,
         })
     }
@@ -151,6 +156,8 @@ async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> 
             index(doc! { "expiresAtDate": 1 }, Some(ttl)),
         ),
         ("torrents", index(doc! { "addedAt": 1 }, None)),
+        ("media", index(doc! { "ownerId": 1, "createdAt": 1 }, None)),
+        ("media", index(doc! { "showId": 1 }, None)),
     ];
     for (collection, model) in indexes {
         let c = db.collection::<Document>(collection);
@@ -438,5 +445,21 @@ impl Store for MongoStore {
 
     async fn delete_resume(&self, info_hash: &InfoHash) -> StoreResult<bool> {
         resume::delete(&self.resume, info_hash).await
+    }
+
+    async fn put_media(&self, item: &MediaItem) -> StoreResult<()> {
+        media::put(&self.media, item).await
+    }
+
+    async fn media(&self, id: &str) -> StoreResult<Option<MediaItem>> {
+        media::get(&self.media, id).await
+    }
+
+    async fn list_media(&self, owner_id: &str) -> StoreResult<Vec<MediaItem>> {
+        media::list(&self.media, owner_id).await
+    }
+
+    async fn delete_media(&self, id: &str) -> StoreResult<bool> {
+        media::delete(&self.media, id).await
     }
 }

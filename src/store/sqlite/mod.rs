@@ -3,8 +3,9 @@
 //! Split along its seams: [`schema`] owns the tables, their migrations and the
 //! connection settings (WAL, `synchronous=NORMAL`, foreign keys, busy timeout); [`rows`]
 //! maps rows to the store's records and holds the user and token queries; [`torrents`]
-//! holds the one durable step ([`Store::commit`]) and the outbox. This file is the
-//! bridge that runs blocking SQLite calls off the async runtime's worker threads.
+//! holds the one durable step ([`Store::commit`]) and the outbox; [`media`] holds the
+//! media library. This file is the bridge that runs blocking SQLite calls off the async
+//! runtime's worker threads.
 //!
 //! # Durability
 //!
@@ -20,6 +21,7 @@
 //! committed; it is raised in the same transaction as the events, so a seq at or below
 //! it is refused for good, also after its event left the outbox.
 
+mod media;
 mod resume;
 mod rows;
 mod schema;
@@ -36,8 +38,8 @@ use rusqlite::{Connection, ffi};
 use crate::InfoHash;
 
 use super::{
-    Commit, Consumed, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store, StoreError,
-    StoreResult, TorrentRecord, User,
+    Commit, Consumed, MediaItem, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
+    StoreError, StoreResult, TorrentRecord, User,
 };
 
 /// A [`Store`] on one SQLite database (a file, or memory for tests).
@@ -297,5 +299,25 @@ impl Store for SqliteStore {
     async fn delete_resume(&self, info_hash: &InfoHash) -> StoreResult<bool> {
         let hash = *info_hash;
         self.call(move |c| resume::delete(c, &hash)).await
+    }
+
+    async fn put_media(&self, item: &MediaItem) -> StoreResult<()> {
+        let item = item.clone();
+        self.call(move |c| media::put(c, &item)).await
+    }
+
+    async fn media(&self, id: &str) -> StoreResult<Option<MediaItem>> {
+        let id = id.to_owned();
+        self.call(move |c| media::get(c, &id)).await
+    }
+
+    async fn list_media(&self, owner_id: &str) -> StoreResult<Vec<MediaItem>> {
+        let owner = owner_id.to_owned();
+        self.call(move |c| media::list(c, &owner)).await
+    }
+
+    async fn delete_media(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.call(move |c| media::delete(c, &id)).await
     }
 }

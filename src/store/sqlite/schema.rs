@@ -17,7 +17,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
 /// Append new steps; never edit a step that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+pub(super) const MIGRATIONS: &[&str] = &[
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+];
 
 /// Version 1: users, refresh tokens and torrents.
 pub(super) const SCHEMA_V1: &str = "
@@ -112,6 +114,38 @@ CREATE TABLE resume (
 /// files, queue place) as one JSON document; `{}` means every default.
 const SCHEMA_V5: &str = "
 ALTER TABLE torrents ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+";
+
+/// Version 6: the media library. One table for movies, shows and episodes (`kind`);
+/// the active assignment is in the `assign_*` columns, all NULL when there is none.
+/// Episodes name their show in `show_id` (no foreign key: a show's episodes are
+/// deleted with it by the store, in the same transaction).
+const SCHEMA_V6: &str = "
+CREATE TABLE media (
+    id                  TEXT    NOT NULL PRIMARY KEY,
+    owner_id            TEXT    NOT NULL REFERENCES users (id),
+    kind                TEXT    NOT NULL CHECK (kind IN ('movie', 'show', 'episode')),
+    title               TEXT    NOT NULL,
+    year                INTEGER CHECK (year BETWEEN 0 AND 65535),
+    show_id             TEXT,
+    season              INTEGER CHECK (season BETWEEN 0 AND 4294967295),
+    episode             INTEGER CHECK (episode BETWEEN 0 AND 4294967295),
+    assign_info_hash    TEXT,
+    assign_file_index   INTEGER CHECK (assign_file_index >= 0),
+    assign_file_path    TEXT,
+    assign_size         INTEGER CHECK (assign_size >= 0),
+    assign_resolution   TEXT,
+    assign_source       TEXT,
+    assign_at           INTEGER,
+    created_at          INTEGER NOT NULL,
+    CHECK ((assign_info_hash IS NULL) = (assign_file_index IS NULL)
+       AND (assign_info_hash IS NULL) = (assign_file_path IS NULL)
+       AND (assign_info_hash IS NULL) = (assign_size IS NULL)
+       AND (assign_info_hash IS NULL) = (assign_at IS NULL))
+) STRICT;
+CREATE INDEX media_by_owner ON media (owner_id, created_at, id);
+CREATE INDEX media_by_show ON media (show_id) WHERE show_id IS NOT NULL;
+CREATE INDEX media_by_torrent ON media (assign_info_hash) WHERE assign_info_hash IS NOT NULL;
 ";
 
 // --- connection setup and migrations ----------------------------------------------------

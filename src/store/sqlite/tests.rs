@@ -353,3 +353,96 @@ async fn panic_and_poisoned_mutex_are_backend_errors() {
         "poisoned: {poisoned:?}"
     );
 }
+
+fn sample_movie() -> crate::store::MediaItem {
+    crate::store::MediaItem {
+        id: "m-1".to_owned(),
+        owner_id: "u-1".to_owned(),
+        kind: crate::store::MediaKind::Movie,
+        title: "Alien".to_owned(),
+        year: Some(1979),
+        show_id: None,
+        season: None,
+        episode: None,
+        assignment: Some(crate::store::Assignment {
+            info_hash: crate::InfoHash::from_bytes([0xab; 20]),
+            file_index: 1,
+            file_path: "Alien/alien.mkv".to_owned(),
+            size: 1 << 34,
+            resolution: Some("1080p".to_owned()),
+            source: None,
+            assigned_at: 1_700_000_000_003,
+        }),
+        created_at: 1_700_000_000_002,
+    }
+}
+
+#[tokio::test]
+async fn media_survive_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.sqlite");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.create_user(&sample_user()).await.expect("user");
+        store.put_media(&sample_movie()).await.expect("movie");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        store.list_media("u-1").await.expect("list"),
+        vec![sample_movie()]
+    );
+}
+
+#[tokio::test]
+async fn media_of_an_unknown_owner_are_rejected() {
+    let store = SqliteStore::open_in_memory().expect("open");
+    let err = store
+        .put_media(&sample_movie())
+        .await
+        .expect_err("no owner");
+    assert!(matches!(err, StoreError::Backend(_)), "got {err:?}");
+}
+
+#[tokio::test]
+async fn file_sizes_beyond_i64_are_refused_not_wrapped() {
+    let store = SqliteStore::open_in_memory().expect("open");
+    store.create_user(&sample_user()).await.expect("user");
+    let mut movie = sample_movie();
+    if let Some(a) = movie.assignment.as_mut() {
+        a.size = u64::MAX;
+    }
+    let err = store.put_media(&movie).await.expect_err("huge size");
+    assert!(matches!(err, StoreError::Backend(_)), "got {err:?}");
+    assert_eq!(store.media("m-1").await.expect("read"), None);
+}
+
+/// A database left by a version-5 build gains the media table and keeps its users.
+#[tokio::test]
+async fn a_version_5_database_gains_the_library() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.sqlite");
+    {
+        let mut raw = Connection::open(&path).expect("raw open");
+        let tx = raw.transaction().expect("tx");
+        for sql in &schema::MIGRATIONS[..5] {
+            tx.execute_batch(sql).expect("schema");
+        }
+        tx.pragma_update(None, "user_version", 5).expect("version");
+        rows::insert_user(&tx, &sample_user()).expect("user");
+        tx.commit().expect("commit");
+    }
+    let store = SqliteStore::open(&path).expect("open v5");
+    assert_eq!(
+        store.list_users().await.expect("users"),
+        vec![sample_user()]
+    );
+    assert_eq!(store.list_media("u-1").await.expect("media"), vec![]);
+    store.put_media(&sample_movie()).await.expect("movie");
+    assert_eq!(
+        store.media("m-1").await.expect("read"),
+        Some(sample_movie())
+    );
+    drop(store);
+    let raw = Connection::open(&path).expect("raw reopen");
+    assert_eq!(schema::schema_version(&raw).expect("version"), 6);
+}
