@@ -190,11 +190,17 @@ impl Library {
             admin: false,
         };
         let input = TorrentInput::Magnet(magnet.clone());
-        match self
-            .engine
-            .add(&for_owner, input, AddOptions::default())
-            .await
-        {
+        // A library's torrent plays on demand: stream-only, and nothing downloaded until
+        // a player reads it (its metadata is still fetched, to check the file).
+        let opts = AddOptions {
+            start_paused: true,
+            options: crate::store::TorrentOptions {
+                stream_only: true,
+                ..Default::default()
+            },
+            ..AddOptions::default()
+        };
+        match self.engine.add(&for_owner, input, opts).await {
             Ok(_) => {
                 tracing::info!(info_hash = %hash, user = owner, "torrent added for the library");
                 Ok(hash)

@@ -152,6 +152,12 @@ async fn a_movie_takes_the_single_video_file_and_gives_its_torrent_back() {
         (&json!("1080p"), &json!("web"))
     );
     assert_eq!(details["ownerId"], alice_id, "added for the item's owner");
+    // Played on demand: stream-only, and nothing downloaded until a player reads it.
+    assert_eq!(
+        (&details["streamOnly"], &details["idle"]),
+        (&json!(true), &json!(true))
+    );
+    assert_eq!(details["completedBytes"], 0, "{details}");
 
     // Someone else's movie is not there for them; an administrator sees it.
     for (method, path) in [

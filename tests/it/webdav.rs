@@ -110,12 +110,59 @@ async fn rclone_lists_and_reads_torrents_while_they_download() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
 
+    // A movie and an episode of the library play files of it.
+    let post = |path: String, body: Value| {
+        let (app, token) = (&app, &token);
+        async move {
+            let (status, v) = app.call(Method::POST, &path, Some(token), Some(body)).await;
+            assert!(status.is_success(), "POST {path}: {status} {v}");
+            v
+        }
+    };
+    let movie = post("/api/movies".into(), json!({"title": "Heat", "year": 1995})).await;
+    let assign = json!({"infoHash": hash, "filePath": "file-0.bin"});
+    post(
+        format!("/api/movies/{}/assign", movie["id"].as_str().unwrap()),
+        assign,
+    )
+    .await;
+    let show = post(
+        "/api/shows".into(),
+        json!({"title": "The Wire", "year": 2002}),
+    )
+    .await;
+    let show_id = show["id"].as_str().unwrap().to_owned();
+    let episode = post(
+        format!("/api/shows/{show_id}/episodes"),
+        json!({"season": 1, "episode": 2, "title": "The Detail"}),
+    )
+    .await;
+    let assign = json!({"infoHash": hash, "filePath": "sub/file-1.bin"});
+    let at = format!(
+        "/api/shows/{show_id}/episodes/{}/assign",
+        episode["id"].as_str().unwrap()
+    );
+    post(at, assign).await;
+
     // The user's own password works; so does an app password.
     let tree = listing(&app, "admin", ADMIN_PASSWORD);
     let root = content.root();
     let want = vec![
         ("Movies".to_owned(), 0, true),
+        ("Movies/Heat (1995)".to_owned(), 0, true),
+        (
+            "Movies/Heat (1995)/Heat (1995).bin".to_owned(),
+            size(&root.join("file-0.bin")),
+            false,
+        ),
         ("TV Shows".to_owned(), 0, true),
+        ("TV Shows/The Wire".to_owned(), 0, true),
+        ("TV Shows/The Wire/Season 01".to_owned(), 0, true),
+        (
+            "TV Shows/The Wire/Season 01/The Wire - S01E02.bin".to_owned(),
+            size(&root.join("sub/file-1.bin")),
+            false,
+        ),
         ("Torrents".to_owned(), 0, true),
         ("Torrents/show".to_owned(), 0, true),
         (
@@ -164,6 +211,13 @@ async fn rclone_lists_and_reads_torrents_while_they_download() {
     assert!(
         bytes == source[at as usize..at as usize + 50_000],
         "bytes differ from the source"
+    );
+    let movie_source = std::fs::read(root.join("file-0.bin")).unwrap();
+    let path = "Movies/Heat (1995)/Heat (1995).bin";
+    let bytes = cat(&app, "admin", &app_password, path, 1_500_000, 20_000);
+    assert!(
+        bytes == movie_source[1_500_000..1_520_000],
+        "the movie's bytes differ"
     );
     let v = app.torrent(&token, &hash).await;
     assert!(

@@ -1,6 +1,6 @@
 // The dashboard: sign-in, then the shell (header, navigation, connection indicator)
 // around the view the URL's hash names. Routes: #/ list, #/torrent/<hash> details,
-// #/overview, #/admin. Room is left in the navigation for views to come.
+// #/library, #/overview, #/admin. Room is left in the navigation for views to come.
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -12,6 +12,7 @@ import './styles.css';
 import { AddDialog } from './views/add';
 import { Admin } from './views/admin';
 import { TorrentDetails } from './views/details';
+import { Library } from './views/library';
 import { TorrentList } from './views/list';
 import { Login } from './views/login';
 import { Overview } from './views/overview';
@@ -80,6 +81,7 @@ function Shell({ session: s }: { session: Session }) {
   let view;
   if (detail) view = <TorrentDetails hash={detail[1]} />;
   else if (route === '/overview') view = <Overview />;
+  else if (route === '/library') view = <Library />;
   else if (route === '/admin' && s.role === 'admin') view = <Admin />;
   else view = <TorrentList onAdd={() => { setDropped([]); setAdding(true); }} />;
 
@@ -91,7 +93,8 @@ function Shell({ session: s }: { session: Session }) {
       <header class="top">
         <a class="brand" href="#/">TorrentEdge</a>
         <nav aria-label="Main">
-          {link('#/', 'Torrents', !detail && route !== '/overview' && route !== '/admin')}
+          {link('#/', 'Torrents', !detail && !['/overview', '/admin', '/library'].includes(route))}
+          {link('#/library', 'Library', route === '/library')}
           {link('#/overview', 'Overview', route === '/overview')}
           {s.role === 'admin' && link('#/admin', 'Admin', route === '/admin')}
         </nav>

@@ -287,6 +287,27 @@ try {
   }
   check((await bob.page.getByRole('link', { name: 'Admin' }).count()) === 0, 'bob has no admin view');
 
+  // 9a. The library: a movie added and assigned a file of a torrent from the page.
+  await page.getByRole('link', { name: 'Library' }).click();
+  await page.locator('#library-title').waitFor();
+  await page.getByLabel('Add movie: title').fill('Heat');
+  await page.getByLabel('Add movie: year').fill('1995');
+  await page.getByRole('button', { name: 'Add movie' }).click();
+  const movieRow = page.locator('li.movie', { hasText: 'Heat (1995)' });
+  await movieRow.waitFor();
+  await movieRow.getByRole('button', { name: 'Assign' }).click();
+  await movieRow.getByLabel('Torrent', { exact: true }).selectOption(FILE_HASH);
+  const fileSelect = movieRow.getByRole('combobox', { name: 'File', exact: true });
+  await fileSelect.waitFor();
+  const filePath = await fileSelect.locator('option').nth(1).getAttribute('value');
+  await fileSelect.selectOption(filePath);
+  await movieRow.getByRole('button', { name: 'Assign', exact: true }).last().click();
+  await movieRow.getByRole('link', { name: filePath }).waitFor();
+  const movies = (await rest('GET', '/api/movies')).body;
+  check(movies.length === 1 && movies[0].assignment?.filePath === filePath && movies[0].assignment.infoHash === FILE_HASH,
+    `the movie assigned from the page is in REST (${filePath})`);
+  await shots(page, 'library');
+
   // 9. Overview and admin views render; screenshots of the list.
   await page.getByRole('link', { name: 'Overview' }).click();
   await page.locator('#overview-title').waitFor();
