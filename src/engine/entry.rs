@@ -168,9 +168,14 @@ impl Entry {
             .map(|s| s.total_bytes)
             .filter(|&t| t > 0)
             .unwrap_or(rec.total_bytes);
-        let have = stats
-            .map(|s| s.progress_bytes)
-            .unwrap_or(if rec.completed_at.is_some() { total } else { 0 });
+        let before_live = if rec.completed_at.is_some() { total } else { 0 };
+        // While librqbit checks the files its progress is the bytes checked, not had:
+        // shown as progress it read 100 % for a moment, then fell to what is had.
+        let have = match stats {
+            Some(s) if matches!(s.state, TorrentStatsState::Initializing { .. }) => before_live,
+            Some(s) => s.progress_bytes,
+            None => before_live,
+        };
         let percentage = if total == 0 {
             0.0
         } else {
