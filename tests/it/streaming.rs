@@ -340,6 +340,19 @@ async fn fixture(stream_only: bool) -> Fixture {
     }
 }
 
+impl Fixture {
+    /// A GET of the fixture's file with the owner's token and these headers.
+    async fn get(&self, headers: &[(header::HeaderName, String)]) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .get(&self.url)
+            .bearer_auth(&self.token);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        req.send().await.expect("stream request sent")
+    }
+}
+
 async fn completed(f: &Fixture) -> u64 {
     f.app.torrent(&f.token, &f.hash).await["completedBytes"]
         .as_u64()
@@ -376,14 +389,7 @@ async fn an_unread_stream_only_torrent_stops_and_the_next_read_resumes_it() {
 
     // A read near the end resumes it and gets the source's bytes.
     let at = f.source.len() - 1000;
-    let client = reqwest::Client::new();
-    let resp = client
-        .get(&f.url)
-        .bearer_auth(&f.token)
-        .header(header::RANGE, format!("bytes={at}-"))
-        .send()
-        .await
-        .unwrap();
+    let resp = f.get(&[(header::RANGE, format!("bytes={at}-"))]).await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(&resp.bytes().await.unwrap()[..], &f.source[at..]);
     let v = f.app.torrent(&f.token, &f.hash).await;
@@ -415,24 +421,16 @@ async fn streams_answer_ranges_heads_and_limits_like_a_file_server() {
     );
     let etag = head.headers()[header::ETAG].to_str().unwrap().to_owned();
     // Suffix range, and an If-Range that still matches.
-    let resp = client
-        .get(&f.url)
-        .bearer_auth(&f.token)
-        .header(header::RANGE, "bytes=-100")
-        .header(header::IF_RANGE, &etag)
-        .send()
-        .await
-        .unwrap();
+    let resp = f
+        .get(&[
+            (header::RANGE, "bytes=-100".into()),
+            (header::IF_RANGE, etag.clone()),
+        ])
+        .await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(&resp.bytes().await.unwrap()[..], &f.source[len - 100..]);
     // Outside the file.
-    let resp = client
-        .get(&f.url)
-        .bearer_auth(&f.token)
-        .header(header::RANGE, format!("bytes={len}-"))
-        .send()
-        .await
-        .unwrap();
+    let resp = f.get(&[(header::RANGE, format!("bytes={len}-"))]).await;
     assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
         resp.headers()[header::CONTENT_RANGE],
@@ -452,19 +450,9 @@ async fn streams_answer_ranges_heads_and_limits_like_a_file_server() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
     // One stream at a time: the second gets 503 while the first is open.
-    let first = client
-        .get(&f.url)
-        .bearer_auth(&f.token)
-        .send()
-        .await
-        .unwrap();
+    let first = f.get(&[]).await;
     assert_eq!(first.status(), StatusCode::OK);
-    let second = client
-        .get(&f.url)
-        .bearer_auth(&f.token)
-        .send()
-        .await
-        .unwrap();
+    let second = f.get(&[]).await;
     assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(second.headers().contains_key(header::RETRY_AFTER));
     let body: Value = second.json().await.unwrap();
@@ -487,13 +475,9 @@ async fn streams_answer_ranges_heads_and_limits_like_a_file_server() {
         "the first stream to close",
         Duration::from_secs(10),
         || async {
-            let resp = client
-                .get(&f.url)
-                .bearer_auth(&f.token)
-                .header(header::RANGE, format!("bytes={at}-{}", at + 99))
-                .send()
-                .await
-                .unwrap();
+            let resp = f
+                .get(&[(header::RANGE, format!("bytes={at}-{}", at + 99))])
+                .await;
             (resp.status() == StatusCode::PARTIAL_CONTENT).then_some(resp)
         },
     )
@@ -515,13 +499,7 @@ async fn streams_answer_ranges_heads_and_limits_like_a_file_server() {
         .expect("a piece is still missing") as u64;
     let from = missing * PIECE;
     let started = std::time::Instant::now();
-    let resp = client
-        .get(&f.url)
-        .bearer_auth(&f.token)
-        .header(header::RANGE, format!("bytes={from}-"))
-        .send()
-        .await
-        .unwrap();
+    let resp = f.get(&[(header::RANGE, format!("bytes={from}-"))]).await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     let body = tokio::time::timeout(Duration::from_secs(30), resp.bytes()).await;
     match body.expect("the response ends rather than hangs") {
