@@ -1381,16 +1381,15 @@ impl PeerHandler {
             }
         };
 
-        let _error = match error {
-            Some(e) => e,
-            None => {
-                trace!("peer died without errors, not re-queueing");
-                pe.value_mut().set_state(PeerState::NotNeeded, peers);
-                return Ok(());
-            }
-        };
-
-        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        // A peer that closed the connection cleanly while we still need pieces is
+        // retried like one that failed (TorrentEdge): marked not needed, it was never
+        // dialled again, and a torrent whose only seeder had hung up once stayed short
+        // of its last pieces forever.
+        if error.is_some() {
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            trace!("peer closed the connection");
+        }
 
         if self.state.is_finished_and_no_active_streams() {
             debug!("torrent finished, not re-queueing");
