@@ -38,16 +38,18 @@ function SettingsForm() {
   }
   if (!settings) return <p>{note ?? 'Loading settings…'}</p>;
   return (
-    <form class="card form" onSubmit={save} aria-labelledby="settings-title">
+    // Uncontrolled fields (defaultValue), keyed by the saved settings: a re-render of the
+    // page (every live event) kept resetting a value being typed to the saved one.
+    <form key={JSON.stringify(settings)} class="card form" onSubmit={save} aria-labelledby="settings-title">
       <h3 id="settings-title">Settings</h3>
       <label>Download limit (KiB/s, 0 = none)
-        <input name="downloadLimit" type="number" min="0" step="1" value={Math.round(settings.downloadLimit / 1024)} />
+        <input name="downloadLimit" type="number" min="0" step="1" defaultValue={String(Math.round(settings.downloadLimit / 1024))} />
       </label>
       <label>Upload limit (KiB/s, 0 = none)
-        <input name="uploadLimit" type="number" min="0" step="1" value={Math.round(settings.uploadLimit / 1024)} />
+        <input name="uploadLimit" type="number" min="0" step="1" defaultValue={String(Math.round(settings.uploadLimit / 1024))} />
       </label>
       <label>Torrents downloading at once
-        <input name="maxConcurrentTorrents" type="number" min="1" max="10000" value={settings.maxConcurrentTorrents} />
+        <input name="maxConcurrentTorrents" type="number" min="1" max="10000" defaultValue={String(settings.maxConcurrentTorrents)} />
       </label>
       {note && <p role="status">{note}</p>}
       <button type="submit" class="primary">Save</button>
