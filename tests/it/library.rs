@@ -60,6 +60,11 @@ async fn call(
     app.call(method, path, Some(token), body).await
 }
 
+/// `POST path` with a JSON body.
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    call(app, token, Method::POST, path, Some(body)).await
+}
+
 /// Asserts the status, with the body in the message; returns the body.
 fn expect(what: &str, got: (StatusCode, Value), status: StatusCode) -> Value {
     assert_eq!(got.0, status, "{what}: {}", got.1);
@@ -209,12 +214,11 @@ async fn a_movie_takes_the_single_video_file_and_gives_its_torrent_back() {
     assert_eq!(kept, assigned);
 
     // Replacing the assignment gives back the torrent nothing uses any more.
-    let got = call(
+    let got = post(
         &app,
         &alice,
-        Method::POST,
         &at("/assign"),
-        Some(json!({"magnetURI": second.magnet})),
+        json!({"magnetURI": second.magnet}),
     )
     .await;
     let replaced = expect("replace", got, StatusCode::OK);
@@ -243,12 +247,11 @@ async fn a_movie_takes_the_single_video_file_and_gives_its_torrent_back() {
         "{v}"
     );
     assert!(listed(&app.list(&alice).await, &second.hash), "kept");
-    let got = call(
+    let got = post(
         &app,
         &alice,
-        Method::POST,
         &at("/assign"),
-        Some(json!({"infoHash": second.hash})),
+        json!({"infoHash": second.hash}),
     )
     .await;
     expect("assign by info hash", got, StatusCode::OK);
@@ -291,12 +294,11 @@ async fn episodes_choose_among_several_video_files_and_outlive_a_restart() {
     let alice = app.new_user("alice").await;
     let show = expect(
         "create show",
-        call(
+        post(
             &app,
             &alice,
-            Method::POST,
             "/api/shows",
-            Some(json!({"title": "Show", "year": 2021})),
+            json!({"title": "Show", "year": 2021}),
         )
         .await,
         StatusCode::CREATED,
@@ -320,36 +322,15 @@ async fn episodes_choose_among_several_video_files_and_outlive_a_restart() {
         ids.push(ep["id"].as_str().expect("id").to_owned());
     }
     let (e2, e1, special) = (&ids[0], &ids[1], &ids[2]);
-    let dup = call(
-        &app,
-        &alice,
-        Method::POST,
-        &eps,
-        Some(json!({"season": 1, "episode": 1})),
-    )
-    .await;
+    let dup = post(&app, &alice, &eps, json!({"season": 1, "episode": 1})).await;
     let v = expect("a duplicate episode", dup, StatusCode::CONFLICT);
     assert_eq!(v["error"]["code"], "duplicate_episode", "{v}");
-    let zero = call(
-        &app,
-        &alice,
-        Method::POST,
-        &eps,
-        Some(json!({"season": 1, "episode": 0})),
-    )
-    .await;
+    let zero = post(&app, &alice, &eps, json!({"season": 1, "episode": 0})).await;
     expect("episode 0", zero, StatusCode::BAD_REQUEST);
 
     // Two video files and no filePath: the candidates to choose from.
     let assign_e1 = format!("{eps}/{e1}/assign");
-    let got = call(
-        &app,
-        &alice,
-        Method::POST,
-        &assign_e1,
-        Some(json!({"magnetURI": pack.magnet})),
-    )
-    .await;
+    let got = post(&app, &alice, &assign_e1, json!({"magnetURI": pack.magnet})).await;
     let v = expect("no filePath", got, StatusCode::CONFLICT);
     assert_eq!(v["error"]["code"], "ambiguous_file", "{v}");
     let candidates = v["candidates"].as_array().expect("candidates");
@@ -370,31 +351,22 @@ async fn episodes_choose_among_several_video_files_and_outlive_a_restart() {
     }
     let pick =
         |path: &str| json!({"magnetURI": pack.magnet, "filePath": path, "resolution": "720p"});
-    let got = call(
-        &app,
-        &alice,
-        Method::POST,
-        &assign_e1,
-        Some(pick("Show.S01E01.mkv")),
-    )
-    .await;
+    let got = post(&app, &alice, &assign_e1, pick("Show.S01E01.mkv")).await;
     let one = expect("assign e1", got, StatusCode::OK);
     assert_eq!(one["assignment"]["size"], 200_001, "{one}");
-    let got = call(
+    let got = post(
         &app,
         &alice,
-        Method::POST,
         &format!("{eps}/{e2}/assign"),
-        Some(pick("Show.S01E02.mp4")),
+        pick("Show.S01E02.mp4"),
     )
     .await;
     expect("assign e2", got, StatusCode::OK);
-    let got = call(
+    let got = post(
         &app,
         &alice,
-        Method::POST,
         &format!("/api/shows/{show_id}/assign"),
-        Some(pick("notes.txt")),
+        pick("notes.txt"),
     )
     .await;
     expect("a show's own assign", got, StatusCode::NOT_FOUND);
@@ -497,25 +469,17 @@ async fn a_magnet_nobody_seeds_times_out_and_bad_requests_are_refused() {
     let token = app.admin_token.clone();
     let movie = expect(
         "create",
-        call(
-            &app,
-            &token,
-            Method::POST,
-            "/api/movies",
-            Some(json!({"title": "Nothing"})),
-        )
-        .await,
+        post(&app, &token, "/api/movies", json!({"title": "Nothing"})).await,
         StatusCode::CREATED,
     );
     let assign = format!("/api/movies/{}/assign", movie["id"].as_str().expect("id"));
     let hash = "5a".repeat(20);
     let started = std::time::Instant::now();
-    let got = call(
+    let got = post(
         &app,
         &token,
-        Method::POST,
         &assign,
-        Some(json!({"magnetURI": format!("magnet:?xt=urn:btih:{hash}")})),
+        json!({"magnetURI": format!("magnet:?xt=urn:btih:{hash}")}),
     )
     .await;
     let v = expect("no metadata", got, StatusCode::GATEWAY_TIMEOUT);
@@ -529,14 +493,7 @@ async fn a_magnet_nobody_seeds_times_out_and_bad_requests_are_refused() {
         "the torrent stays, still looking"
     );
 
-    let absent = call(
-        &app,
-        &token,
-        Method::POST,
-        &assign,
-        Some(json!({"infoHash": "6b".repeat(20)})),
-    )
-    .await;
+    let absent = post(&app, &token, &assign, json!({"infoHash": "6b".repeat(20)})).await;
     expect("an info hash no torrent has", absent, StatusCode::NOT_FOUND);
     for bad in [
         json!({}),
@@ -552,14 +509,7 @@ async fn a_magnet_nobody_seeds_times_out_and_bad_requests_are_refused() {
     // A movie is not a show, nor a show a movie.
     let show = expect(
         "create show",
-        call(
-            &app,
-            &token,
-            Method::POST,
-            "/api/shows",
-            Some(json!({"title": "Show"})),
-        )
-        .await,
+        post(&app, &token, "/api/shows", json!({"title": "Show"})).await,
         StatusCode::CREATED,
     );
     let show_id = show["id"].as_str().expect("id");
@@ -588,12 +538,11 @@ async fn a_magnet_nobody_seeds_times_out_and_bad_requests_are_refused() {
         .await,
         StatusCode::NOT_FOUND,
     );
-    let got = call(
+    let got = post(
         &app,
         &token,
-        Method::POST,
         &format!("/api/shows/{movie_id}/episodes"),
-        Some(json!({"season": 1, "episode": 1})),
+        json!({"season": 1, "episode": 1}),
     )
     .await;
     expect("an episode of a movie", got, StatusCode::NOT_FOUND);
