@@ -52,6 +52,7 @@ pub struct Services {
     pub qbt: Arc<crate::api::qbt::Sessions>,
     /// WebDAV credentials checked lately (see [`crate::dav`]).
     pub dav_credentials: Arc<crate::dav::Remembered>,
+    pub tracker: Arc<crate::tracker::Tracker>,
 }
 
 pub struct App {
@@ -181,6 +182,14 @@ impl App {
             engine.clone(),
             config.metadata.timeout,
         ));
+        let tracker = crate::tracker::Tracker::new(config.tracker.clone(), store.clone());
+        let udp_tracker =
+            crate::tracker::udp::serve(tracker.clone(), &config.tracker.udp, cancel.child_token())
+                .await?;
+        for addr in &udp_tracker {
+            tracing::info!(%addr, "UDP tracker listening");
+        }
+        tokio::spawn(tracker.clone().run(cancel.child_token()));
         let state = Services {
             engine,
             metadata,
@@ -197,6 +206,7 @@ impl App {
             list_cache: Default::default(),
             qbt: Default::default(),
             dav_credentials: Default::default(),
+            tracker,
         };
         Ok(Self {
             listener,
@@ -237,6 +247,7 @@ impl App {
         let cancel = self.cancel.clone();
         tokio::spawn(watch_signals(cancel.clone()));
         let engine = self.state.engine.clone();
+        let tracker = self.state.tracker.clone();
         let socketio = gateway::layer(&self.state, cancel.child_token());
         let assets = match &self.web_dir {
             Some(dir) => web::Assets::Dir(dir.clone()),
@@ -252,6 +263,9 @@ impl App {
         .with_graceful_shutdown(cancel.clone().cancelled_owned());
         serve.await.context("HTTP server")?;
         tracing::info!("shutting down");
+        // Transfers accounted from announces the tracker answered are written before
+        // the process ends.
+        tracker.flush().await;
         if tokio::time::timeout(self.shutdown_timeout, engine.shutdown())
             .await
             .is_err()

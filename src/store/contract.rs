@@ -74,7 +74,12 @@ pub async fn run_all_with(store: &dyn Store, traits: Traits) {
     media_list_is_per_owner_oldest_first(store).await;
     media_delete(store).await;
     media_delete_show_deletes_its_episodes(store).await;
+    tracker::passkey_insert_keeps_the_first(store).await;
+    tracker::passkey_replace_retires_the_old(store).await;
+    tracker::transfers_add_up_per_user(store).await;
 }
+
+pub mod tracker;
 
 // --- helpers -----------------------------------------------------------------------------
 

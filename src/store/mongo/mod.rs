@@ -7,7 +7,8 @@
 //! `outbox` (`_id` = event seq, so the relay reads it in seq order by its primary key)
 //! `meta` (the schema version, the settings and the commit journal), `resume`
 //! (`_id` = info hash: fast-resume records, each one document replaced whole) and
-//! `media` (`_id` = item id: the media library, see [`media`]).
+//! `media` (`_id` = item id: the media library, see [`media`]), and the tracker's
+//! `passkeys` and `tracker_transfers` (`_id` = user id, see [`tracker`]).
 //!
 //! How each guarantee of the [`Store`] contract is kept without multi-document
 //! transactions (they need a replica set):
@@ -26,6 +27,7 @@ mod docs;
 mod journal;
 mod media;
 mod resume;
+mod tracker;
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -60,6 +62,8 @@ pub struct MongoStore {
     meta: Collection<Document>,
     resume: Collection<Document>,
     media: Collection<Document>,
+    passkeys: Collection<Document>,
+    transfers: Collection<Document>,
     journal: journal::Journal,
 }
 
@@ -93,6 +97,7 @@ impl MongoStore {
         let (users, tokens, torrents) = (c("users"), c("refresh_tokens"), c("torrents"));
         let (outbox, meta, resume) = (c("outbox"), c("meta"), c("resume"));
         let media = c("media");
+        let (passkeys, transfers) = (c("passkeys"), c("tracker_transfers"));
         ping(&db).await?;
         migrate(&db, &meta).await?;
         let journal =
@@ -106,6 +111,8 @@ impl MongoStore {
             meta,
             resume,
             media,
+            passkeys,
+            transfers,
             journal,
         })
     }
@@ -147,7 +154,7 @@ async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> 
         .expire_after(Duration::from_secs(0))
         .build();
     let indexes = [
-        ("users", index(doc! { "username": 1 }, Some(unique))),
+        ("users", index(doc! { "username": 1 }, Some(unique.clone()))),
         ("users", index(doc! { "createdAt": 1 }, None)),
         ("refresh_tokens", index(doc! { "familyId": 1 }, None)),
         ("refresh_tokens", index(doc! { "userId": 1 }, None)),
@@ -158,6 +165,10 @@ async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> 
         ("torrents", index(doc! { "addedAt": 1 }, None)),
         ("media", index(doc! { "ownerId": 1, "createdAt": 1 }, None)),
         ("media", index(doc! { "showId": 1 }, None)),
+        (
+            "passkeys",
+            index(doc! { "passkey": 1 }, Some(unique.clone())),
+        ),
     ];
     for (collection, model) in indexes {
         let c = db.collection::<Document>(collection);
@@ -461,5 +472,29 @@ impl Store for MongoStore {
 
     async fn delete_media(&self, id: &str) -> StoreResult<bool> {
         media::delete(&self.media, id).await
+    }
+
+    async fn passkey_of(&self, user_id: &str) -> StoreResult<Option<String>> {
+        tracker::passkey_of(&self.passkeys, user_id).await
+    }
+
+    async fn user_of_passkey(&self, passkey: &str) -> StoreResult<Option<String>> {
+        tracker::user_of_passkey(&self.passkeys, passkey).await
+    }
+
+    async fn insert_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        tracker::insert_passkey(&self.passkeys, user_id, passkey).await
+    }
+
+    async fn replace_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        tracker::replace_passkey(&self.passkeys, user_id, passkey).await
+    }
+
+    async fn add_transfer(&self, user_id: &str, up: u64, down: u64) -> StoreResult<()> {
+        tracker::add_transfer(&self.transfers, user_id, up, down).await
+    }
+
+    async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
+        tracker::transfer_totals(&self.transfers, user_id).await
     }
 }
