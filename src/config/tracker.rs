@@ -35,7 +35,8 @@ pub struct TrackerConfig {
     /// (default 1800). A peer that misses one interval (plus a grace of a quarter of
     /// it) is forgotten.
     pub interval: Duration,
-    /// Announces closer together than this are answered with a warning and no peers.
+    /// Announces closer together than this (without an event) are answered with a
+    /// `warning message`; they are still applied.
     /// `TRACKER_MIN_INTERVAL`, 1 s to `TRACKER_INTERVAL` (default: half the interval).
     pub min_interval: Duration,
     /// Peers returned when the client does not say (`numwant` missing).
