@@ -53,6 +53,7 @@ pub struct Services {
     /// WebDAV credentials checked lately (see [`crate::dav`]).
     pub dav_credentials: Arc<crate::dav::Remembered>,
     pub tracker: Arc<crate::tracker::Tracker>,
+    pub graphql: crate::graphql::GraphqlSchema,
 }
 
 pub struct App {
@@ -207,6 +208,7 @@ impl App {
             qbt: Default::default(),
             dav_credentials: Default::default(),
             tracker,
+            graphql: crate::graphql::schema(),
         };
         Ok(Self {
             listener,

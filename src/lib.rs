@@ -24,6 +24,8 @@
 //!   content (the engine fetches; it caches in [`cache`] and on disk, and shares
 //!   concurrent lookups).
 //! - [`api`] is the REST edge: thin axum handlers that extract, call and map errors.
+//! - [`graphql`] is the GraphQL edge (`/graphql`): torrents, users and statistics
+//!   through the same engine, store and tracker calls as the REST API.
 //! - [`gateway`] is the Socket.IO edge: authenticated sockets get the bus events they may see.
 //! - [`web`] serves the dashboard built from `web/` (embedded in release builds).
 //! - [`telemetry`] is the Prometheus recorder behind `/metrics`.
@@ -48,6 +50,7 @@ pub mod dav;
 pub mod engine;
 pub mod events;
 pub mod gateway;
+pub mod graphql;
 pub mod info_hash;
 pub mod library;
 pub mod metadata;

@@ -37,7 +37,28 @@ function finish(result) {
     .replace('%APP_CSS%', `/${css}`);
   writeFileSync(join(dist, 'index.html'), html);
   writeFileSync(join(dist, 'favicon.svg'), readFileSync(join(root, 'favicon.svg')));
+  copyGraphiql();
   compressAll(dist);
+}
+
+// The GraphQL playground (/graphql/playground) is GraphiQL, served by the server from
+// these files rather than from a CDN: its UMD build and the React 18 UMD builds it runs on.
+const GRAPHIQL = {
+  'graphiql.min.js': 'graphiql/graphiql.min.js',
+  'graphiql.min.css': 'graphiql/graphiql.min.css',
+  'react.production.min.js': 'react/umd/react.production.min.js',
+  'react-dom.production.min.js': 'react-dom/umd/react-dom.production.min.js',
+};
+
+function copyGraphiql() {
+  const out = join(dist, 'graphiql');
+  mkdirSync(out, { recursive: true });
+  for (const [name, from] of Object.entries(GRAPHIQL)) {
+    writeFileSync(join(out, name), readFileSync(join(root, 'node_modules', from)));
+  }
+  for (const name of ['index.html', 'init.js']) {
+    writeFileSync(join(out, name), readFileSync(join(root, 'graphiql', name)));
+  }
 }
 
 function compressAll(dir) {

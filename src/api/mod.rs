@@ -6,6 +6,7 @@ mod app_passwords;
 pub(crate) mod auth;
 pub mod error;
 pub mod extract;
+mod graphql;
 mod library;
 mod list_cache;
 mod manage;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(system::router())
         .merge(metrics::router())
         .merge(tracker::router())
+        .merge(graphql::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -70,6 +70,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(assets: Assets) -> Router<S> {
         .route("/index.html", get(index))
         .route("/favicon.svg", get(favicon))
         .route("/assets/{*file}", get(asset))
+        .route("/graphql/playground", get(playground))
+        .route("/graphiql/{file}", get(graphiql_file))
         .with_state(assets)
 }
 
@@ -91,6 +93,41 @@ async fn asset(State(a): State<Assets>, Path(file): Path<String>, headers: Heade
         return not_found();
     }
     serve(&a, &format!("assets/{file}"), &headers).unwrap_or_else(not_found)
+}
+
+/// The playground's page may use the inline styles GraphiQL sets; nothing else differs
+/// from the dashboard's policy.
+const PLAYGROUND_CSP: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+/// The GraphQL playground (GraphiQL), with its files served from `graphiql/`.
+async fn playground(State(a): State<Assets>, headers: HeaderMap) -> Response {
+    playground_file(&a, "graphiql/index.html", &headers)
+}
+
+async fn graphiql_file(
+    State(a): State<Assets>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    // One plain name: the folder holds no subfolders.
+    if file.is_empty() || file.contains(['/', '\\']) || file.starts_with('.') {
+        return not_found();
+    }
+    playground_file(&a, &format!("graphiql/{file}"), &headers)
+}
+
+fn playground_file(a: &Assets, path: &str, headers: &HeaderMap) -> Response {
+    let Some(mut res) = serve(a, path, headers) else {
+        return not_found();
+    };
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PLAYGROUND_CSP),
+    );
+    res
 }
 
 /// The file at `path`, compressed when the client accepts it; `None` when there is none.
