@@ -11,6 +11,7 @@ mod list_cache;
 mod manage;
 mod metadata;
 mod metrics;
+pub mod openapi;
 pub mod qbt;
 pub mod starting;
 mod stream;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metadata::router())
         .merge(system::router())
         .merge(metrics::router())
+        .merge(openapi::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
