@@ -169,8 +169,10 @@ deps_python() {
         fi
         quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
     fi
-    local pins=("nx-27017==0.8.1" "check-jsonschema==0.39.0" "qbittorrent-api==2025.11.1")
-    if [[ ! -x $venv/bin/nx-27017 || ! -x $venv/bin/check-jsonschema ]] ||
+    local pins=("nx-27017==0.8.1" "check-jsonschema==0.39.0" "qbittorrent-api==2025.11.1"
+        "openapi-spec-validator==0.9.0")
+    if [[ ! -x $venv/bin/nx-27017 || ! -x $venv/bin/check-jsonschema ||
+        ! -x $venv/bin/openapi-spec-validator ]] ||
         ! "$venv/bin/python" -c 'import qbittorrentapi' >/dev/null 2>&1; then
         step "installing ${pins[*]} into $venv"
         [[ -x $venv/bin/pip ]] || quietly python3 -m venv "$venv"

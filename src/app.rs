@@ -236,6 +236,19 @@ impl App {
         self.state.bus.clone()
     }
 
+    /// What [`App::run`] serves: the REST API, the dashboard and the Socket.IO edge
+    /// (tests drive it without a socket). Call it inside the Tokio runtime.
+    pub fn router(&self) -> axum::Router {
+        let socketio = gateway::layer(&self.state, self.cancel.child_token());
+        let assets = match &self.web_dir {
+            Some(dir) => web::Assets::Dir(dir.clone()),
+            None => web::Assets::Embedded,
+        };
+        api::router(self.state.clone())
+            .merge(web::router(assets))
+            .layer(socketio)
+    }
+
     /// A token that stops the server when cancelled (tests use it instead of signals).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -250,14 +263,7 @@ impl App {
         tokio::spawn(watch_signals(cancel.clone()));
         let engine = self.state.engine.clone();
         let tracker = self.state.tracker.clone();
-        let socketio = gateway::layer(&self.state, cancel.child_token());
-        let assets = match &self.web_dir {
-            Some(dir) => web::Assets::Dir(dir.clone()),
-            None => web::Assets::Embedded,
-        };
-        let router = api::router(self.state)
-            .merge(web::router(assets))
-            .layer(socketio);
+        let router = self.router();
         let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -111,6 +111,19 @@ impl Serialize for InfoHash {
     }
 }
 
+/// Its schema in the OpenAPI document: how it is serialized, lower-case hex.
+impl utoipa::PartialSchema for InfoHash {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{40}$"))
+            .description(Some("A torrent's v1 info hash, lower-case hex"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for InfoHash {}
+
 impl<'de> Deserialize<'de> for InfoHash {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;

@@ -7,7 +7,7 @@ use crate::InfoHash;
 use crate::store::{Millis, Priority};
 
 /// The lifecycle state users see, in qBittorrent/Transmission terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TorrentState {
     /// Waiting for a download slot.
@@ -52,14 +52,14 @@ impl TorrentState {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerCounts {
     pub connected: u32,
     pub total: u32,
 }
 
 /// One torrent in a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TorrentView {
     pub info_hash: InfoHash,
@@ -84,7 +84,11 @@ pub struct TorrentView {
     pub eta: Option<u64>,
     pub ratio: f64,
     pub peers: PeerCounts,
+    /// Milliseconds since the Unix epoch.
+    #[schema(value_type = i64)]
     pub added_at: Millis,
+    /// Milliseconds since the Unix epoch.
+    #[schema(value_type = Option<i64>)]
     pub completed_at: Option<Millis>,
     pub owner_id: String,
     pub error: Option<String>,

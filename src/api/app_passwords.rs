@@ -8,7 +8,7 @@ use axum::routing::{delete, get};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, Json};
 use crate::auth::app_passwords::AppPassword;
 
@@ -18,12 +18,18 @@ pub fn router() -> Router<AppState> {
         .route("/api/app-passwords/{id}", delete(remove))
 }
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, remove))]
+pub(super) struct Doc;
+
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateBody {
     name: String,
 }
 
-#[derive(Serialize)]
+/// A new app password.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Created {
     #[serde(flatten)]
@@ -32,6 +38,14 @@ struct Created {
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/app-passwords", operation_id = "create_app_password", tag = "app-passwords",
+    request_body = CreateBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created; the password is shown this once", body = Created),
+        (status = 400, description = "Bad name, or too many app passwords", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn create(
     State(s): State<AppState>,
     user: AuthUser,
@@ -41,10 +55,25 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(Created { info, password })))
 }
 
+#[utoipa::path(get, path = "/api/app-passwords", operation_id = "list_app_passwords", tag = "app-passwords",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's app passwords (never the passwords)", body = Vec<AppPassword>),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn list(State(s): State<AppState>, user: AuthUser) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(s.auth.app_passwords(&user.0.sub).await?))
 }
 
+/// Revokes it at once, WebDAV included.
+#[utoipa::path(delete, path = "/api/app-passwords/{id}", operation_id = "delete_app_password", tag = "app-passwords",
+    params(("id" = String, Path, description = "The app password's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such app password of the caller's", body = ErrorBody),
+    ))]
 async fn remove(
     State(s): State<AppState>,
     user: AuthUser,

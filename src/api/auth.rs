@@ -8,8 +8,9 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, ClientIp, Json, MaybeAuthUser};
+use crate::auth::TokenPair;
 use crate::store::{Role, User};
 
 /// Largest body these endpoints read: a name, a password (at most 256 characters) or a
@@ -29,28 +30,34 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(AUTH_MAX_BODY_BYTES))
 }
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, refresh, logout, register, me, list_users, create_user))]
+pub(super) struct Doc;
+
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
     username: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RefreshBody {
     refresh_token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewUser {
     username: String,
     password: String,
+    /// Default `user`.
     #[serde(default)]
     role: Option<Role>,
 }
 
 /// A user as the API shows it: never the password hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     id: String,
@@ -70,6 +77,14 @@ impl From<User> for UserView {
     }
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in: an access token and a refresh token", body = TokenPair),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 429, description = "Too many failures from this address or account, or too many logins at once (`Retry-After`)", body = ErrorBody),
+    ))]
 async fn login(
     State(s): State<AppState>,
     ClientIp(client): ClientIp,
@@ -80,6 +95,14 @@ async fn login(
     ))
 }
 
+/// Rotates the refresh token: the one given is spent, a reused one revokes its family.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: unknown, expired, spent or revoked", body = ErrorBody),
+    ))]
 async fn refresh(
     State(s): State<AppState>,
     Json(b): Json<RefreshBody>,
@@ -89,6 +112,13 @@ async fn refresh(
 
 /// Ends the refresh token's session; an access token sent along (`Authorization:
 /// Bearer`) is revoked too, so it stops working before it expires.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    request_body = RefreshBody,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Session ended"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+    ))]
 async fn logout(
     State(s): State<AppState>,
     caller: MaybeAuthUser,
@@ -98,6 +128,15 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Self sign-up; off unless `ALLOW_REGISTRATION=true`.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Account created", body = UserView),
+        (status = 400, description = "`invalid_username`, `weak_password`", body = ErrorBody),
+        (status = 403, description = "Registration is closed", body = ErrorBody),
+        (status = 409, description = "`username_taken`", body = ErrorBody),
+    ))]
 async fn register(
     State(s): State<AppState>,
     Json(c): Json<Credentials>,
@@ -106,6 +145,12 @@ async fn register(
     Ok((StatusCode::CREATED, axum::Json(UserView::from(user))))
 }
 
+#[utoipa::path(get, path = "/api/users/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = UserView),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn me(State(s): State<AppState>, user: AuthUser) -> Result<axum::Json<UserView>, ApiError> {
     let found = s.store.user_by_id(&user.0.sub).await?;
     found
@@ -113,6 +158,13 @@ async fn me(State(s): State<AppState>, user: AuthUser) -> Result<axum::Json<User
         .ok_or_else(ApiError::unauthorized)
 }
 
+#[utoipa::path(get, path = "/api/users", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every user (administrators only)", body = Vec<UserView>),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+    ))]
 async fn list_users(
     State(s): State<AppState>,
     user: AuthUser,
@@ -128,6 +180,16 @@ async fn list_users(
     Ok(axum::Json(users))
 }
 
+#[utoipa::path(post, path = "/api/users", tag = "auth",
+    request_body = NewUser,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Account created (administrators only)", body = UserView),
+        (status = 400, description = "`invalid_username`, `weak_password`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 409, description = "`username_taken`", body = ErrorBody),
+    ))]
 async fn create_user(
     State(s): State<AppState>,
     user: AuthUser,

@@ -69,6 +69,24 @@ impl ApiError {
     }
 }
 
+/// Every error's body: `error`, and for some errors fields beside it the client acts
+/// on (`candidates`, `files`).
+// Written with `json!` by `into_response`; this type only describes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_magnet`, `not_found`, `unauthorized`, ...
+    code: String,
+    /// For people; may change.
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.extra.map(|b| *b).unwrap_or_default();

@@ -13,10 +13,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, Json, Query};
 use crate::InfoHash;
+use crate::library::Unassigned;
 use crate::library::{AssignRequest, ItemRef, LibraryError, NewEpisode, NewTitle, TorrentRef};
+use crate::store::MediaItem;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,6 +40,28 @@ pub fn router() -> Router<AppState> {
             post(assign_episode).delete(unassign_episode),
         )
 }
+
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    movies,
+    create_movie,
+    movie,
+    delete_movie,
+    assign_movie,
+    unassign_movie,
+    shows,
+    create_show,
+    show,
+    delete_show,
+    episodes,
+    add_episode,
+    episode,
+    delete_episode,
+    assign_episode,
+    unassign_episode
+))]
+pub(super) struct Doc;
 
 impl From<LibraryError> for ApiError {
     fn from(e: LibraryError) -> Self {
@@ -70,7 +94,7 @@ impl From<LibraryError> for ApiError {
 }
 
 /// `POST /api/movies`, `POST /api/shows`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TitleBody {
     title: String,
@@ -87,21 +111,25 @@ impl From<TitleBody> for NewTitle {
 }
 
 /// `POST /api/shows/{id}/episodes`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EpisodeBody {
+    /// 0: specials.
     season: i64,
     episode: i64,
     title: Option<String>,
 }
 
 /// `POST .../assign`: a magnet (added when new) or the hash of a torrent that is there.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AssignBody {
+    /// A magnet (added for the item's owner when new); or `infoHash`.
     #[serde(rename = "magnetURI", alias = "magnetUri")]
     magnet_uri: Option<String>,
+    /// A torrent that is there; or `magnetURI`.
     info_hash: Option<String>,
+    /// A path as in the torrent's `files[].path`; default: its only video file.
     file_path: Option<String>,
     resolution: Option<String>,
     source: Option<String>,
@@ -131,17 +159,33 @@ impl AssignBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct KeepQuery {
+    /// Keep the torrent even when nothing else uses it (default: it goes, with its files).
     #[serde(default)]
     keep_torrent: bool,
 }
 
+#[utoipa::path(get, path = "/api/movies", tag = "library",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's movies (everyone's, for an administrator), by title", body = Vec<MediaItem>),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn movies(State(s): State<AppState>, user: AuthUser) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(s.library.movies(&user.actor()).await?))
 }
 
+#[utoipa::path(post, path = "/api/movies", tag = "library",
+    request_body = TitleBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = MediaItem),
+        (status = 400, description = "Malformed body or `invalid_request`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn create_movie(
     State(s): State<AppState>,
     user: AuthUser,
@@ -151,6 +195,14 @@ async fn create_movie(
     Ok((StatusCode::CREATED, axum::Json(item)))
 }
 
+#[utoipa::path(get, path = "/api/movies/{id}", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The movie", body = MediaItem),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn movie(
     State(s): State<AppState>,
     user: AuthUser,
@@ -159,6 +211,15 @@ async fn movie(
     Ok(axum::Json(s.library.movie(&user.actor(), &id).await?))
 }
 
+/// Its torrent goes too when nothing else uses it, unless `keepTorrent`.
+#[utoipa::path(delete, path = "/api/movies/{id}", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id"), KeepQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn delete_movie(
     State(s): State<AppState>,
     user: AuthUser,
@@ -170,6 +231,20 @@ async fn delete_movie(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Assigns a file of a torrent, replacing the assignment it had.
+#[utoipa::path(post, path = "/api/movies/{id}/assign", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id")),
+    request_body = AssignBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The item with its assignment", body = MediaItem),
+        (status = 400, description = "Malformed body or `invalid_request`", body = ErrorBody),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 409, description = "`ambiguous_file`, `no_video_file` (with `candidates`), `torrent_failed`", body = ErrorBody),
+        (status = 422, description = "`no_such_file` (with the torrent's `files`)", body = ErrorBody),
+        (status = 504, description = "`metadata_timeout`: the torrent stays; ask again later", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn assign_movie(
     State(s): State<AppState>,
     user: AuthUser,
@@ -181,6 +256,14 @@ async fn assign_movie(
     Ok(axum::Json(item))
 }
 
+#[utoipa::path(delete, path = "/api/movies/{id}/assign", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id"), KeepQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The item without its assignment, and whether the torrent went", body = Unassigned),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn unassign_movie(
     State(s): State<AppState>,
     user: AuthUser,
@@ -194,10 +277,24 @@ async fn unassign_movie(
     Ok(axum::Json(done.await?))
 }
 
+#[utoipa::path(get, path = "/api/shows", tag = "library",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's shows (everyone's, for an administrator), by title", body = Vec<MediaItem>),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn shows(State(s): State<AppState>, user: AuthUser) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(s.library.shows(&user.actor()).await?))
 }
 
+#[utoipa::path(post, path = "/api/shows", tag = "library",
+    request_body = TitleBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = MediaItem),
+        (status = 400, description = "Malformed body or `invalid_request`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn create_show(
     State(s): State<AppState>,
     user: AuthUser,
@@ -207,6 +304,14 @@ async fn create_show(
     Ok((StatusCode::CREATED, axum::Json(item)))
 }
 
+#[utoipa::path(get, path = "/api/shows/{id}", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The show with its `episodes`", body = MediaItem),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn show(
     State(s): State<AppState>,
     user: AuthUser,
@@ -215,6 +320,15 @@ async fn show(
     Ok(axum::Json(s.library.show(&user.actor(), &id).await?))
 }
 
+/// With its episodes.
+#[utoipa::path(delete, path = "/api/shows/{id}", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id"), KeepQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn delete_show(
     State(s): State<AppState>,
     user: AuthUser,
@@ -226,6 +340,14 @@ async fn delete_show(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/shows/{id}/episodes", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The show's episodes, by season then episode", body = Vec<MediaItem>),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn episodes(
     State(s): State<AppState>,
     user: AuthUser,
@@ -234,6 +356,17 @@ async fn episodes(
     Ok(axum::Json(s.library.episodes(&user.actor(), &id).await?))
 }
 
+#[utoipa::path(post, path = "/api/shows/{id}/episodes", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id")),
+    request_body = EpisodeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = MediaItem),
+        (status = 400, description = "Malformed body or `invalid_request`", body = ErrorBody),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 409, description = "`duplicate_episode`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn add_episode(
     State(s): State<AppState>,
     user: AuthUser,
@@ -249,6 +382,14 @@ async fn add_episode(
     Ok((StatusCode::CREATED, axum::Json(item)))
 }
 
+#[utoipa::path(get, path = "/api/shows/{id}/episodes/{episode}", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id"), ("episode" = String, Path, description = "The episode's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The episode", body = MediaItem),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn episode(
     State(s): State<AppState>,
     user: AuthUser,
@@ -266,6 +407,14 @@ fn episode_ref<'a>(show_id: &'a str, episode_id: &'a str) -> ItemRef<'a> {
     }
 }
 
+#[utoipa::path(delete, path = "/api/shows/{id}/episodes/{episode}", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id"), ("episode" = String, Path, description = "The episode's id"), KeepQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn delete_episode(
     State(s): State<AppState>,
     user: AuthUser,
@@ -277,6 +426,19 @@ async fn delete_episode(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/shows/{id}/episodes/{episode}/assign", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id"), ("episode" = String, Path, description = "The episode's id")),
+    request_body = AssignBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The item with its assignment", body = MediaItem),
+        (status = 400, description = "Malformed body or `invalid_request`", body = ErrorBody),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 409, description = "`ambiguous_file`, `no_video_file` (with `candidates`), `torrent_failed`", body = ErrorBody),
+        (status = 422, description = "`no_such_file` (with the torrent's `files`)", body = ErrorBody),
+        (status = 504, description = "`metadata_timeout`: the torrent stays; ask again later", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn assign_episode(
     State(s): State<AppState>,
     user: AuthUser,
@@ -288,6 +450,14 @@ async fn assign_episode(
     Ok(axum::Json(item))
 }
 
+#[utoipa::path(delete, path = "/api/shows/{id}/episodes/{episode}/assign", tag = "library",
+    params(("id" = String, Path, description = "The movie's or show's id"), ("episode" = String, Path, description = "The episode's id"), KeepQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The item without its assignment, and whether the torrent went", body = Unassigned),
+        (status = 404, description = "No such item of the caller's", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn unassign_episode(
     State(s): State<AppState>,
     user: AuthUser,

@@ -10,10 +10,10 @@ use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, Json};
 use super::torrents::torrent_hash;
-use crate::engine::QueueMove;
+use crate::engine::{QueueMove, TorrentDetails, TorrentView};
 use crate::store::ShareLimit;
 
 pub fn router() -> Router<AppState> {
@@ -34,19 +34,41 @@ pub fn router() -> Router<AppState> {
         .route("/api/tags/{name}", delete(delete_tag))
 }
 
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    set_options,
+    set_files,
+    recheck,
+    move_in_queue,
+    categories,
+    create_category,
+    edit_category,
+    remove_category,
+    tags,
+    create_tags,
+    delete_tag
+))]
+pub(super) struct Doc;
+
 /// `PATCH /api/torrents/{hash}/options`: the options given change, the rest stay.
 /// `category: null` takes the category off; limits are `"global"`, `"unlimited"` or
 /// `{"limit": n}` (ratio; seconds of seeding).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OptionsBody {
+    /// `null` takes the category off.
     #[serde(default, with = "serde_with_null")]
     category: Option<Option<String>>,
+    /// Replaces the torrent's tags.
     tags: Option<Vec<String>>,
     ratio_limit: Option<ShareLimit<f64>>,
+    /// Seconds of seeding since completion.
     seeding_time_limit: Option<ShareLimit<u64>>,
+    /// Bytes per second, 0: none of its own.
     download_limit: Option<u32>,
     upload_limit: Option<u32>,
+    /// Download without waiting for a slot.
     force_start: Option<bool>,
 }
 
@@ -63,6 +85,16 @@ mod serde_with_null {
     }
 }
 
+#[utoipa::path(patch, path = "/api/torrents/{hash}/options", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters")),
+    request_body = OptionsBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The torrent after it", body = TorrentDetails),
+        (status = 400, description = "Malformed body or `invalid_setting`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+    ))]
 async fn set_options(
     State(s): State<AppState>,
     user: AuthUser,
@@ -97,13 +129,25 @@ async fn set_options(
     Ok(axum::Json(e.details(&actor, &hashes[0])?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FilesBody {
+    /// File indexes, as in the torrent's `files[].index`.
     files: Vec<usize>,
     wanted: bool,
 }
 
+/// Leaves files out of the download (`wanted: false`) or takes them back in.
+#[utoipa::path(put, path = "/api/torrents/{hash}/files", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters")),
+    request_body = FilesBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The torrent after it", body = TorrentDetails),
+        (status = 400, description = "Malformed body or `invalid_setting` (no such file)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+    ))]
 async fn set_files(
     State(s): State<AppState>,
     user: AuthUser,
@@ -117,6 +161,15 @@ async fn set_files(
     Ok(axum::Json(s.engine.details(&user.actor(), &hash)?))
 }
 
+/// Checks every piece on disk again.
+#[utoipa::path(post, path = "/api/torrents/{hash}/recheck", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The torrent, now checking", body = TorrentView),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+    ))]
 async fn recheck(
     State(s): State<AppState>,
     user: AuthUser,
@@ -126,14 +179,37 @@ async fn recheck(
     Ok(axum::Json(s.engine.recheck(&user.actor(), &hash).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct QueueBody {
     /// `top`, `bottom`, `up` or `down`.
     #[serde(rename = "move")]
+    #[schema(value_type = QueueMoveName)]
     how: String,
 }
 
+/// Where to move a torrent in the download queue.
+// The handler matches the strings; this type only describes them.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum QueueMoveName {
+    Top,
+    Bottom,
+    Up,
+    Down,
+}
+
+#[utoipa::path(post, path = "/api/torrents/{hash}/queue", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters")),
+    request_body = QueueBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The torrent after it", body = TorrentView),
+        (status = 400, description = "`invalid_move`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+    ))]
 async fn move_in_queue(
     State(s): State<AppState>,
     user: AuthUser,
@@ -159,18 +235,35 @@ async fn move_in_queue(
     Ok(axum::Json(s.engine.view_of(&actor, &hash)?))
 }
 
+#[utoipa::path(get, path = "/api/categories", tag = "labels",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's categories: name → save folder inside their own (empty: their own)", body = BTreeMap<String, String>),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn categories(State(s): State<AppState>, user: AuthUser) -> impl IntoResponse {
     axum::Json(s.engine.labels(&user.actor()).categories)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CategoryBody {
+    /// Required to create one; ignored when editing (the path names it).
     name: Option<String>,
+    /// A folder inside the caller's (default: theirs).
     #[serde(default)]
     save_path: String,
 }
 
+#[utoipa::path(post, path = "/api/categories", tag = "labels",
+    request_body = CategoryBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created"),
+        (status = 400, description = "Malformed body, a bad name or folder", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 409, description = "It exists", body = ErrorBody),
+    ))]
 async fn create_category(
     State(s): State<AppState>,
     user: AuthUser,
@@ -185,6 +278,17 @@ async fn create_category(
     Ok(StatusCode::CREATED)
 }
 
+/// Changes its folder.
+#[utoipa::path(put, path = "/api/categories/{name}", tag = "labels",
+    params(("name" = String, Path, description = "The category's name")),
+    request_body = CategoryBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, description = "Malformed body, a bad name or folder", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 409, description = "No such category", body = ErrorBody),
+    ))]
 async fn edit_category(
     State(s): State<AppState>,
     user: AuthUser,
@@ -197,6 +301,14 @@ async fn edit_category(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Its torrents lose it.
+#[utoipa::path(delete, path = "/api/categories/{name}", tag = "labels",
+    params(("name" = String, Path, description = "The category's name")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed (or there was none)"),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn remove_category(
     State(s): State<AppState>,
     user: AuthUser,
@@ -206,16 +318,30 @@ async fn remove_category(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/tags", tag = "labels",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's tags, sorted", body = Vec<String>),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn tags(State(s): State<AppState>, user: AuthUser) -> impl IntoResponse {
     axum::Json(s.engine.labels(&user.actor()).tags)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TagsBody {
     tags: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/tags", tag = "labels",
+    request_body = TagsBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created (those that existed stay)"),
+        (status = 400, description = "Malformed body or a bad tag", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn create_tags(
     State(s): State<AppState>,
     user: AuthUser,
@@ -225,6 +351,14 @@ async fn create_tags(
     Ok(StatusCode::CREATED)
 }
 
+/// From its torrents too.
+#[utoipa::path(delete, path = "/api/tags/{name}", tag = "labels",
+    params(("name" = String, Path, description = "The tag")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted (or there was none)"),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn delete_tag(
     State(s): State<AppState>,
     user: AuthUser,

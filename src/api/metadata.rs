@@ -7,14 +7,14 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, Json};
 use crate::InfoHash;
-use crate::metadata::MetadataError;
+use crate::metadata::{Metadata, MetadataError};
 use crate::view::TorrentState;
 
 pub fn router() -> Router<AppState> {
@@ -24,7 +24,12 @@ pub fn router() -> Router<AppState> {
         .route("/download/{hash}", get(download))
 }
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(metadata, download, health))]
+pub(super) struct Doc;
+
+#[derive(Deserialize, utoipa::ToSchema)]
 struct MetadataBody {
     magnet_uri: String,
 }
@@ -40,6 +45,29 @@ impl From<MetadataError> for ApiError {
     }
 }
 
+/// A torrent's metadata, snake_case as in the service this one replaces.
+// Built as JSON from `Metadata`; this type only describes it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct MetadataAnswer {
+    #[serde(flatten)]
+    metadata: Metadata,
+    /// Where the `.torrent` can be downloaded, when `ENABLE_DOWNLOADS=true`.
+    download_url: Option<String>,
+}
+
+/// A magnet in, the torrent's metadata out, without downloading content.
+#[utoipa::path(post, path = "/api/v1/metadata", tag = "metadata",
+    request_body = MetadataBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The metadata", body = MetadataAnswer,
+            headers(("X-Metadata-Source" = String, description = "Where it came from: `cache`, `disk` or `lookup`"))),
+        (status = 400, description = "Malformed body or `invalid_magnet`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 502, description = "`lookup_failed`", body = ErrorBody),
+        (status = 504, description = "`timeout`: no peer gave the metadata in time", body = ErrorBody),
+    ))]
 async fn metadata(
     State(s): State<AppState>,
     _user: AuthUser,
@@ -60,6 +88,13 @@ async fn metadata(
     Ok((from, axum::Json(body)).into_response())
 }
 
+/// A `.torrent` looked up before, when `ENABLE_DOWNLOADS=true` (no token needed).
+#[utoipa::path(get, path = "/download/{hash}", tag = "metadata",
+    params(("hash" = String, Path, description = "Info hash, optionally ending in `.torrent`")),
+    responses(
+        (status = 200, description = "The `.torrent` file", content_type = "application/x-bittorrent", body = Vec<u8>),
+        (status = 404, description = "Not looked up here, or downloads are off", body = ErrorBody),
+    ))]
 async fn download(
     State(s): State<AppState>,
     Path(hash): Path<String>,
@@ -80,7 +115,28 @@ async fn download(
     Ok((headers, bytes).into_response())
 }
 
+// Built with `json!`; this type only describes it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct MetadataHealth {
+    /// Always `ok`.
+    status: String,
+    stats: MetadataStats,
+    cache_dir: String,
+    seeding_enabled: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct MetadataStats {
+    active_torrents: usize,
+    metadata_lookups_running: usize,
+    metadata_lookups_total: u64,
+}
+
 /// The fields of the metadata service this one replaces: no token needed.
+#[utoipa::path(get, path = "/api/v1/health", operation_id = "metadata_health", tag = "metadata",
+    responses((status = 200, description = "Up, with counts", body = MetadataHealth)))]
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let active = s
         .engine

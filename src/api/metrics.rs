@@ -12,13 +12,25 @@ use axum::routing::get;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::engine::{Actor, TorrentState};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
 
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(render))]
+pub(super) struct Doc;
+
+/// Open unless `METRICS_TOKEN` is set; then that token as a Bearer token.
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    security((), ("metricsToken" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "`METRICS_TOKEN` is set and was not given", body = ErrorBody),
+    ))]
 async fn render(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(token) = &s.metrics_token {
         let given = super::extract::bearer_token(&headers).unwrap_or("");

@@ -12,6 +12,7 @@ mod list_cache;
 mod manage;
 mod metadata;
 mod metrics;
+pub mod openapi;
 pub mod qbt;
 pub mod starting;
 mod stream;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(tracker::router())
         .merge(graphql::router())
+        .merge(openapi::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

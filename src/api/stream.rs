@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Query, bearer_token};
 use super::torrents::torrent_hash;
 use crate::InfoHash;
@@ -42,18 +42,27 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/torrents/{hash}/stream/{index}/{filename}",
-            get(stream_named),
+            get(stream_short),
         )
         .route("/api/torrents/{hash}/files/{index}/link", get(file_link))
         .route("/api/torrents/{hash}/playlist.m3u", get(playlist))
         .route("/api/torrents/{hash}/playlist/link", get(playlist_link))
 }
 
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(stream, stream_named, stream_short, file_link, playlist, playlist_link))]
+pub(super) struct Doc;
+
 /// A signed link's query: user, expiry (Unix seconds), signature.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
+    /// A signed link's user id (with `exp` and `sig`, in place of `Authorization`).
     u: Option<String>,
+    /// A signed link's expiry, Unix seconds.
     exp: Option<i64>,
+    /// A signed link's signature.
     sig: Option<String>,
 }
 
@@ -110,6 +119,22 @@ async fn caller(
     }
 }
 
+/// A file's bytes while the torrent downloads: pieces at the read position first, only
+/// verified bytes served.
+#[utoipa::path(method(get, head), path = "/api/torrents/{hash}/files/{index}/stream", tag = "streaming",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters"), ("index" = usize, Path, description = "The file's index, as in the torrent's `files[].index`"), LinkQuery),
+    security(("bearer" = []), ("signedLink" = [])),
+    responses(
+        (status = 200, description = "The whole file (`Accept-Ranges`, `ETag`, `Content-Type` from its extension; `HEAD`: headers only)",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The one range asked for (`Range: bytes=a-b`, `a-`, `-n`), with `Content-Range`",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "No valid token or signed link", body = ErrorBody),
+        (status = 403, description = "`link_expired`, `invalid_link`", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's, or `file_not_found`", body = ErrorBody),
+        (status = 416, description = "`range_not_satisfiable`, with `Content-Range: bytes */len`", body = ErrorBody),
+        (status = 503, description = "`busy`: too many streams open (`Retry-After`)", body = ErrorBody),
+    ))]
 async fn stream(
     State(s): State<AppState>,
     method: Method,
@@ -121,7 +146,47 @@ async fn stream(
 }
 
 /// The same, with a file name at the end for players that look at the extension.
+#[utoipa::path(method(get, head), path = "/api/torrents/{hash}/files/{index}/stream/{filename}", tag = "streaming",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters"), ("index" = usize, Path, description = "The file's index, as in the torrent's `files[].index`"), ("filename" = String, Path, description = "Any name; ignored"), LinkQuery),
+    security(("bearer" = []), ("signedLink" = [])),
+    responses(
+        (status = 200, description = "The whole file (`Accept-Ranges`, `ETag`, `Content-Type` from its extension; `HEAD`: headers only)",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The one range asked for (`Range: bytes=a-b`, `a-`, `-n`), with `Content-Range`",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "No valid token or signed link", body = ErrorBody),
+        (status = 403, description = "`link_expired`, `invalid_link`", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's, or `file_not_found`", body = ErrorBody),
+        (status = 416, description = "`range_not_satisfiable`, with `Content-Range: bytes */len`", body = ErrorBody),
+        (status = 503, description = "`busy`: too many streams open (`Retry-After`)", body = ErrorBody),
+    ))]
 async fn stream_named(
+    State(s): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path((hash, index, _name)): Path<(String, usize, String)>,
+    Query(link): Query<LinkQuery>,
+) -> Result<Response, ApiError> {
+    serve(s, method, headers, &hash, index, link).await
+}
+
+/// The path signed links use: the same as [`stream_named`], its own handler so the
+/// OpenAPI document describes each path.
+#[utoipa::path(method(get, head), path = "/api/torrents/{hash}/stream/{index}/{filename}", tag = "streaming",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters"), ("index" = usize, Path, description = "The file's index, as in the torrent's `files[].index`"), ("filename" = String, Path, description = "Any name; ignored"), LinkQuery),
+    security(("bearer" = []), ("signedLink" = [])),
+    responses(
+        (status = 200, description = "The whole file (`Accept-Ranges`, `ETag`, `Content-Type` from its extension; `HEAD`: headers only)",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The one range asked for (`Range: bytes=a-b`, `a-`, `-n`), with `Content-Range`",
+            content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "No valid token or signed link", body = ErrorBody),
+        (status = 403, description = "`link_expired`, `invalid_link`", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's, or `file_not_found`", body = ErrorBody),
+        (status = 416, description = "`range_not_satisfiable`, with `Content-Range: bytes */len`", body = ErrorBody),
+        (status = 503, description = "`busy`: too many streams open (`Retry-After`)", body = ErrorBody),
+    ))]
+async fn stream_short(
     State(s): State<AppState>,
     method: Method,
     headers: HeaderMap,
@@ -238,7 +303,8 @@ fn disposition(file: &TorrentFile) -> String {
     format!("inline; filename*=UTF-8''{encoded}")
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TtlQuery {
     /// Seconds the link is valid, 60 to 604800 (default a day).
     ttl: Option<u64>,
@@ -257,7 +323,7 @@ impl TtlQuery {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SignedLink {
     url: String,
@@ -330,6 +396,15 @@ fn file_url(
 }
 
 /// `GET .../files/:index/link`: a signed URL a player can open.
+#[utoipa::path(get, path = "/api/torrents/{hash}/files/{index}/link", tag = "streaming",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters"), ("index" = usize, Path, description = "The file's index, as in the torrent's `files[].index`"), TtlQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A signed URL that needs no `Authorization` header", body = SignedLink),
+        (status = 400, description = "`invalid_query` (ttl), `invalid_host`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent (or file) of the caller's", body = ErrorBody),
+    ))]
 async fn file_link(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -350,6 +425,15 @@ async fn file_link(
 }
 
 /// `GET .../playlist/link`: a signed URL of the torrent's playlist.
+#[utoipa::path(get, path = "/api/torrents/{hash}/playlist/link", tag = "streaming",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters"), TtlQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A signed URL that needs no `Authorization` header", body = SignedLink),
+        (status = 400, description = "`invalid_query` (ttl), `invalid_host`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent (or file) of the caller's", body = ErrorBody),
+    ))]
 async fn playlist_link(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -372,16 +456,32 @@ async fn playlist_link(
     Ok(axum::Json(link))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PlaylistQuery {
+    /// A signed link's user id (with `exp` and `sig`, in place of `Authorization`).
     u: Option<String>,
+    /// A signed link's expiry, Unix seconds.
     exp: Option<i64>,
+    /// A signed link's signature.
     sig: Option<String>,
+    /// Seconds the entries' links are valid, 60 to 604800 (default a day).
     ttl: Option<u64>,
 }
 
 /// `GET .../playlist.m3u`: the torrent's audio and video files, each a signed link
 /// (players fetch entries without the playlist's credentials).
+#[utoipa::path(get, path = "/api/torrents/{hash}/playlist.m3u", tag = "streaming",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters"), PlaylistQuery),
+    security(("bearer" = []), ("signedLink" = [])),
+    responses(
+        (status = 200, description = "M3U of the audio and video files, each entry a signed link",
+            content_type = "audio/x-mpegurl", body = String),
+        (status = 400, description = "`invalid_query` (ttl)", body = ErrorBody),
+        (status = 401, description = "No valid token or signed link", body = ErrorBody),
+        (status = 403, description = "`link_expired`, `invalid_link`", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+    ))]
 async fn playlist(
     State(s): State<AppState>,
     headers: HeaderMap,

@@ -10,13 +10,14 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, Json, Query};
 use crate::InfoHash;
+use crate::engine::TorrentDetails;
 use crate::engine::list::{ListQuery, SortKey};
 use crate::engine::{AddOptions, TorrentInput};
 use crate::store::Priority;
-use crate::view::TorrentState;
+use crate::view::{TorrentState, TorrentView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,15 +28,24 @@ pub fn router() -> Router<AppState> {
         .route("/api/torrents/{hash}/priority", put(set_priority))
 }
 
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(add, list, details, pause, resume, remove, set_priority))]
+pub(super) struct Doc;
+
 /// The JSON form of an add request (the multipart form has the same fields).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AddBody {
     #[serde(rename = "magnetURI", alias = "magnetUri", alias = "magnet")]
     magnet_uri: Option<String>,
+    /// An http(s) URL of a `.torrent` file.
     url: Option<String>,
+    /// Default `normal`.
+    #[schema(value_type = Option<Priority>)]
     priority: Option<String>,
     paused: Option<bool>,
+    /// Peers to connect to besides trackers and DHT, each `ip:port`.
     peers: Option<Vec<String>>,
     /// Download (and seed) only while a stream reads it.
     stream_only: Option<bool>,
@@ -44,6 +54,43 @@ struct AddBody {
     start_paused: Option<bool>,
 }
 
+/// The multipart form of an add request: a file, `magnetURI` or `url`.
+// Read field by field in `read_multipart`; this type only describes it.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct AddMultipart {
+    /// The `.torrent` file (also accepted as `torrent`).
+    #[schema(value_type = Option<String>, format = Binary)]
+    file: Option<Vec<u8>>,
+    #[schema(rename = "magnetURI")]
+    magnet_uri: Option<String>,
+    url: Option<String>,
+    #[schema(value_type = Option<Priority>)]
+    priority: Option<String>,
+    /// `true` or `1`.
+    paused: Option<bool>,
+    /// `ip:port`, separated by commas, spaces or new lines.
+    peers: Option<String>,
+    stream_only: Option<bool>,
+    start_paused: Option<bool>,
+}
+
+/// Exactly one of a file, `magnetURI` or `url`.
+#[utoipa::path(post, path = "/api/torrents", tag = "torrents",
+    request_body(content(
+        (AddBody = "application/json"),
+        (AddMultipart = "multipart/form-data"),
+    )),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Added", body = TorrentView),
+        (status = 400, description = "`invalid_magnet`, `invalid_torrent`, `invalid_url`, `invalid_peer`, `invalid_priority`, `invalid_request`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 409, description = "`already_exists`, `files_in_use`", body = ErrorBody),
+        (status = 413, description = "Body or fetched `.torrent` too large", body = ErrorBody),
+        (status = 502, description = "The URL could not be fetched", body = ErrorBody),
+    ))]
 async fn add(
     State(s): State<AppState>,
     user: AuthUser,
@@ -172,12 +219,19 @@ fn parse_priority(p: Option<&str>) -> Result<Priority, ApiError> {
 /// separated), `sort` (a [`SortKey`] name, default `added`), `order` (`asc` or `desc`),
 /// `offset` and `limit` (1 to 10000). The body stays the plain array; the number of
 /// matching torrents is in `X-Total-Count`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// One or several states, comma separated (`queued`, `metadata`, `checking`,
+    /// `downloading`, `seeding`, `paused`, `completed`, `error`).
     state: Option<String>,
+    /// `added` (default), `name`, `size`, `progress`, `state`, `downloadSpeed`,
+    /// `uploadSpeed`, `ratio`, `eta`, `priority` or `queue`.
     sort: Option<String>,
+    /// `asc` (default) or `desc`.
     order: Option<String>,
     offset: Option<usize>,
+    /// 1 to 10000.
     limit: Option<usize>,
 }
 
@@ -216,6 +270,15 @@ impl ListParams {
 /// The largest `limit` of one list page.
 const MAX_PAGE: usize = 10_000;
 
+#[utoipa::path(get, path = "/api/torrents", tag = "torrents",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's torrents (every user's, for an administrator)", body = Vec<TorrentView>,
+            headers(("X-Total-Count" = u64, description = "Torrents matching, before `offset` and `limit`"))),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn list(
     State(s): State<AppState>,
     user: AuthUser,
@@ -238,6 +301,14 @@ pub(super) fn torrent_hash(path: &str) -> Result<InfoHash, ApiError> {
     InfoHash::parse(path).map_err(|_| ApiError::not_found(format!("torrent {path} not found")))
 }
 
+#[utoipa::path(get, path = "/api/torrents/{hash}", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The torrent with its files, pieces, peers and trackers", body = TorrentDetails),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+    ))]
 async fn details(
     State(s): State<AppState>,
     user: AuthUser,
@@ -248,6 +319,15 @@ async fn details(
     ))
 }
 
+#[utoipa::path(post, path = "/api/torrents/{hash}/pause", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The torrent after it", body = TorrentView),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`: nothing changed", body = ErrorBody),
+    ))]
 async fn pause(
     State(s): State<AppState>,
     user: AuthUser,
@@ -258,6 +338,15 @@ async fn pause(
     ))
 }
 
+#[utoipa::path(post, path = "/api/torrents/{hash}/resume", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The torrent after it", body = TorrentView),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`: nothing changed", body = ErrorBody),
+    ))]
 async fn resume(
     State(s): State<AppState>,
     user: AuthUser,
@@ -270,13 +359,24 @@ async fn resume(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct RemoveQuery {
+    /// Delete the downloaded files too (default false).
     #[serde(default)]
     delete_files: bool,
 }
 
+#[utoipa::path(delete, path = "/api/torrents/{hash}", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters"), RemoveQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+        (status = 500, description = "`delete_files_failed`: the torrent was kept as it was", body = ErrorBody),
+    ))]
 async fn remove(
     State(s): State<AppState>,
     user: AuthUser,
@@ -289,11 +389,23 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PriorityBody {
+    #[schema(value_type = Priority)]
     priority: String,
 }
 
+/// Re-plans the queue.
+#[utoipa::path(put, path = "/api/torrents/{hash}/priority", tag = "torrents",
+    params(("hash" = String, Path, description = "Info hash: 40 hex or 32 base32 characters")),
+    request_body = PriorityBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The torrent after it", body = TorrentView),
+        (status = 400, description = "`invalid_priority`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+        (status = 404, description = "No such torrent of the caller's", body = ErrorBody),
+    ))]
 async fn set_priority(
     State(s): State<AppState>,
     user: AuthUser,

@@ -13,9 +13,15 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, ClientIp};
 use crate::tracker::{Protocol, Refusal, Request, UserStats, http};
+
+/// This module's part of the OpenAPI document (see [`super::openapi`]): the account
+/// routes. Announce and scrape are the BitTorrent protocol (bencoded), not REST.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(me, reset_passkey))]
+pub(super) struct Doc;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -112,7 +118,7 @@ async fn scrape_inner(
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Me {
     mode: &'static str,
@@ -124,6 +130,12 @@ struct Me {
 }
 
 /// The caller's tracker account: announce URL path, passkey (private mode) and totals.
+#[utoipa::path(get, path = "/api/tracker/me", operation_id = "tracker_account", tag = "tracker",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's tracker account", body = Me),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn me(State(s): State<AppState>, user: AuthUser) -> Result<axum::Json<Me>, ApiError> {
     let t = &s.tracker;
     let private = t.mode() == crate::tracker::TrackerMode::Private;
@@ -143,12 +155,18 @@ async fn me(State(s): State<AppState>, user: AuthUser) -> Result<axum::Json<Me>,
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct NewPasskey {
     passkey: String,
 }
 
 /// A new passkey for the caller; the old one stops working at once.
+#[utoipa::path(post, path = "/api/tracker/passkey/reset", operation_id = "reset_passkey", tag = "tracker",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new passkey", body = NewPasskey),
+        (status = 401, description = "Missing or invalid access token", body = ErrorBody),
+    ))]
 async fn reset_passkey(
     State(s): State<AppState>,
     user: AuthUser,

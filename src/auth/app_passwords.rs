@@ -21,11 +21,13 @@ pub const PREFIX: &str = "tea_";
 pub const MAX_PER_USER: usize = 50;
 
 /// What is shown of an app password after it is created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppPassword {
     pub id: String,
     pub name: String,
+    /// Milliseconds since the Unix epoch.
+    #[schema(value_type = i64)]
     pub created_at: Millis,
 }
 

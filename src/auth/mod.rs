@@ -41,7 +41,7 @@ pub const ADMIN_USERNAME: &str = "admin";
 pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
 
 /// What a successful login or refresh returns to the client.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
     /// Signed JWT for `Authorization: Bearer`.

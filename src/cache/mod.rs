@@ -83,7 +83,7 @@ pub trait Attempt: Send {
 }
 
 /// The cache as `/api/health` reports it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheStatus {
     /// The backend in use now: `redis` or `memory`.

@@ -48,7 +48,7 @@ pub struct AddOptions {
 }
 
 /// One file inside a torrent.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileView {
     pub index: usize,
@@ -62,7 +62,7 @@ pub struct FileView {
     pub wanted: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PieceCounts {
     pub have: u32,
@@ -75,7 +75,7 @@ pub struct PieceCounts {
 }
 
 /// A connected peer of a torrent (`peerList` in its details).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerView {
     pub address: String,
@@ -89,7 +89,7 @@ pub struct PeerView {
 }
 
 /// One torrent in full.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TorrentDetails {
     #[serde(flatten)]
@@ -130,7 +130,7 @@ pub struct TorrentInfo {
 
 /// A tracker of a magnet or `.torrent` that librqbit was not given, and why
 /// (`droppedTrackers` in a torrent's details).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DroppedTracker {
     pub url: String,
@@ -147,7 +147,7 @@ pub struct Limits {
 
 /// The settings administrators change at runtime. Given ones replace the current value;
 /// they are kept in the store and outlive restarts (over the environment's values).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     pub download_limit: Option<u32>,
@@ -161,7 +161,7 @@ pub struct Settings {
 }
 
 /// Counts and rates over the torrents an actor can see.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Statistics {
     pub total_torrents: usize,
@@ -180,7 +180,7 @@ pub struct Statistics {
     pub disk: Option<DiskSpace>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiskSpace {
     pub free_bytes: u64,

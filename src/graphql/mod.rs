@@ -91,7 +91,7 @@ impl Query {
         if let Some(state) = &state {
             list.retain(|t| t.state.name() == state);
         }
-        list.sort_by(|a, b| b.added_at.cmp(&a.added_at));
+        list.sort_by_key(|t| std::cmp::Reverse(t.added_at));
         list.truncate(first.unwrap_or(usize::MAX));
         Ok(list.into_iter().map(Torrent).collect())
     }

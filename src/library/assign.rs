@@ -41,7 +41,7 @@ pub struct AssignRequest {
 }
 
 /// What [`Library::unassign`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unassigned {
     pub item: MediaItem,

@@ -24,7 +24,7 @@ use crate::engine::{Engine, EngineError, Metainfo};
 
 /// A torrent's metadata as the API answers it (without `download_url`, which depends
 /// on how the server is reached).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metadata {
     pub info_hash: InfoHash,
     pub name: Option<String>,
@@ -42,7 +42,7 @@ pub struct Metadata {
 
 /// One file: its path inside the torrent (below the torrent's name), size and where it
 /// starts in the torrent's byte stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetaFile {
     pub path: String,
     pub size: u64,

@@ -11,7 +11,19 @@ use serde::{Deserialize, Serialize};
 use super::{InfoHash, Millis};
 
 /// What a library item is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaKind {
     Movie,
@@ -41,7 +53,7 @@ impl MediaKind {
 /// One item of a user's library. Which fields are set depends on the kind: movies
 /// and shows have a year, episodes their show, season and episode number; movies and
 /// episodes may have an assignment (a show's files are its episodes').
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaItem {
     /// Random (a UUID v4), like user ids.
@@ -60,11 +72,13 @@ pub struct MediaItem {
     pub episode: Option<u32>,
     /// The one active assignment (movies and episodes).
     pub assignment: Option<Assignment>,
+    /// Milliseconds since the Unix epoch.
+    #[schema(value_type = i64)]
     pub created_at: Millis,
 }
 
 /// Which file of which torrent plays an item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Assignment {
     pub info_hash: InfoHash,
@@ -77,5 +91,7 @@ pub struct Assignment {
     /// Free labels given when assigning (e.g. `1080p`, `bluray`).
     pub resolution: Option<String>,
     pub source: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    #[schema(value_type = i64)]
     pub assigned_at: Millis,
 }

@@ -55,7 +55,7 @@ impl StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -130,7 +130,18 @@ pub enum Consumed {
 
 /// Download priority. Orders the queue: high before normal before low.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
@@ -200,7 +211,7 @@ pub struct TorrentRecord {
 }
 
 /// A per-torrent limit that may defer to the global one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ShareLimit<T> {
     /// The global limit applies (`SEED_RATIO_LIMIT`, `SEED_TIME_LIMIT`).
@@ -225,7 +236,7 @@ impl<T: Copy> ShareLimit<T> {
 
 /// Per-torrent options, kept with the record as one JSON document (so a new option
 /// needs no schema change; absent fields take their defaults).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct TorrentOptions {
     /// The owner's category it is filed under.

@@ -75,7 +75,7 @@ pub struct Answer {
 }
 
 /// A user's tracker statistics (private mode accounts them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserStats {
     pub uploaded: u64,

@@ -23,6 +23,7 @@ mod metrics;
 mod mongo_outage;
 mod mongo_server;
 mod nginx;
+mod openapi;
 mod proxy;
 mod qbt_api;
 mod queue;

@@ -9,6 +9,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
+use super::forms::{
+    DeleteForm, FilePrioForm, ForceStartForm, HashesForm, HashesQuery, SetCategoryForm,
+    ShareLimitsForm, TorrentLimitForm, TorrentTagsForm,
+};
 use super::params::Params;
 use super::{AppState, QbtError, QbtUser, ok_text};
 use crate::InfoHash;
@@ -17,9 +21,9 @@ use crate::engine::{EngineError, QueueMove};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v2/torrents/pause", post(pause))
-        .route("/api/v2/torrents/stop", post(pause))
+        .route("/api/v2/torrents/stop", post(stop))
         .route("/api/v2/torrents/resume", post(resume))
-        .route("/api/v2/torrents/start", post(resume))
+        .route("/api/v2/torrents/start", post(start))
         .route("/api/v2/torrents/delete", post(delete))
         .route("/api/v2/torrents/recheck", post(recheck))
         .route("/api/v2/torrents/reannounce", post(reannounce))
@@ -48,6 +52,33 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/torrents/removeTags", post(remove_tags))
 }
 
+/// This module's part of the OpenAPI document (see [`crate::api::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    pause,
+    stop,
+    resume,
+    start,
+    delete,
+    recheck,
+    reannounce,
+    set_share_limits,
+    top,
+    bottom,
+    up,
+    down,
+    force_start,
+    set_download_limit,
+    set_upload_limit,
+    download_limit,
+    upload_limit,
+    file_prio,
+    set_category,
+    add_tags,
+    remove_tags
+))]
+pub(in crate::api) struct Doc;
+
 fn hashes(s: &AppState, user: &QbtUser, p: &Params) -> Result<Vec<InfoHash>, QbtError> {
     Ok(p.hashes()?.resolve(&s.engine, &user.actor))
 }
@@ -68,18 +99,73 @@ where
     Ok(ok_text())
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/pause", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn pause(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
     let hashes = hashes(&s, &user, &p)?;
     let (e, a) = (&s.engine, &user.actor);
     each(hashes, |h| async move { e.pause(a, &h).await }).await
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/resume", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn resume(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
     let hashes = hashes(&s, &user, &p)?;
     let (e, a) = (&s.engine, &user.actor);
     each(hashes, |h| async move { e.resume(a, &h).await }).await
 }
 
+/// qBittorrent 5's name for `pause`: its own handler so the document has both paths.
+#[utoipa::path(post, path = "/api/v2/torrents/stop", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
+async fn stop(s: State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
+    pause(s, user, p).await
+}
+
+/// qBittorrent 5's name for `resume`.
+#[utoipa::path(post, path = "/api/v2/torrents/start", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
+async fn start(s: State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
+    resume(s, user, p).await
+}
+
+#[utoipa::path(post, path = "/api/v2/torrents/delete", tag = "qbittorrent",
+    request_body(content((DeleteForm = "application/x-www-form-urlencoded"), (DeleteForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn delete(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
     let hashes = hashes(&s, &user, &p)?;
     let files = p.bool("deleteFiles")?.unwrap_or(false);
@@ -87,6 +173,15 @@ async fn delete(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<R
     each(hashes, |h| async move { e.remove(a, &h, files).await }).await
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/recheck", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn recheck(
     State(s): State<AppState>,
     user: QbtUser,
@@ -99,6 +194,15 @@ async fn recheck(
 
 /// Announces are librqbit's own schedule; asking for one is accepted, as for torrents
 /// qBittorrent cannot announce yet.
+#[utoipa::path(post, path = "/api/v2/torrents/reannounce", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn reannounce(
     State(s): State<AppState>,
     user: QbtUser,
@@ -110,6 +214,15 @@ async fn reannounce(
 
 /// `ratioLimit`: -2 global, -1 none, else the ratio; `seedingTimeLimit`: the same in
 /// minutes.
+#[utoipa::path(post, path = "/api/v2/torrents/setShareLimits", tag = "qbittorrent",
+    request_body(content((ShareLimitsForm = "application/x-www-form-urlencoded"), (ShareLimitsForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn set_share_limits(
     State(s): State<AppState>,
     user: QbtUser,
@@ -141,22 +254,69 @@ async fn queue_move(
     Ok(ok_text())
 }
 
+/// High priority, first in the queue.
+#[utoipa::path(post, path = "/api/v2/torrents/topPrio", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn top(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
     queue_move(s, user, p, QueueMove::Top).await
 }
 
+/// Low priority, last in the queue.
+#[utoipa::path(post, path = "/api/v2/torrents/bottomPrio", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn bottom(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
     queue_move(s, user, p, QueueMove::Bottom).await
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/increasePrio", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn up(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
     queue_move(s, user, p, QueueMove::Up).await
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/decreasePrio", tag = "qbittorrent",
+    request_body(content((HashesForm = "application/x-www-form-urlencoded"), (HashesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn down(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
     queue_move(s, user, p, QueueMove::Down).await
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/setForceStart", tag = "qbittorrent",
+    request_body(content((ForceStartForm = "application/x-www-form-urlencoded"), (ForceStartForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn force_start(
     State(s): State<AppState>,
     user: QbtUser,
@@ -180,6 +340,15 @@ fn limit(p: &Params) -> Result<u32, QbtError> {
     Ok(u32::try_from(l.max(0)).unwrap_or(u32::MAX))
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/setDownloadLimit", tag = "qbittorrent",
+    request_body(content((TorrentLimitForm = "application/x-www-form-urlencoded"), (TorrentLimitForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn set_download_limit(
     State(s): State<AppState>,
     user: QbtUser,
@@ -193,6 +362,15 @@ async fn set_download_limit(
     Ok(ok_text())
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/setUploadLimit", tag = "qbittorrent",
+    request_body(content((TorrentLimitForm = "application/x-www-form-urlencoded"), (TorrentLimitForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn set_upload_limit(
     State(s): State<AppState>,
     user: QbtUser,
@@ -229,6 +407,15 @@ fn limits(
     Ok(Json(out))
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/downloadLimit", tag = "qbittorrent",
+    params(HashesQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Info hash → its download limit, bytes/s (-1: none)", body = Map<String, i64>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn download_limit(
     State(s): State<AppState>,
     user: QbtUser,
@@ -237,6 +424,15 @@ async fn download_limit(
     limits(&s, &user, &p, false)
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/uploadLimit", tag = "qbittorrent",
+    params(HashesQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Info hash → its upload limit, bytes/s (-1: none)", body = Map<String, i64>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn upload_limit(
     State(s): State<AppState>,
     user: QbtUser,
@@ -247,6 +443,17 @@ async fn upload_limit(
 
 /// `priority` 0 leaves the files out; 1, 6 and 7 (normal, high, maximum) download them
 /// (librqbit has no finer priorities).
+#[utoipa::path(post, path = "/api/v2/torrents/filePrio", tag = "qbittorrent",
+    request_body(content((FilePrioForm = "application/x-www-form-urlencoded"), (FilePrioForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 404, description = "No such torrent of the caller's (text)", content_type = "text/plain", body = String),
+        (status = 409, description = "No such file, or metadata not known yet (text)", content_type = "text/plain", body = String),
+    ))]
 async fn file_prio(
     State(s): State<AppState>,
     user: QbtUser,
@@ -275,6 +482,16 @@ async fn file_prio(
     }
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/setCategory", tag = "qbittorrent",
+    request_body(content((SetCategoryForm = "application/x-www-form-urlencoded"), (SetCategoryForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 409, description = "`Incorrect category name` (text)", content_type = "text/plain", body = String),
+    ))]
 async fn set_category(
     State(s): State<AppState>,
     user: QbtUser,
@@ -293,6 +510,15 @@ async fn set_category(
     }
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/addTags", tag = "qbittorrent",
+    request_body(content((TorrentTagsForm = "application/x-www-form-urlencoded"), (TorrentTagsForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn add_tags(
     State(s): State<AppState>,
     user: QbtUser,
@@ -305,6 +531,15 @@ async fn add_tags(
 }
 
 /// No `tags` (or an empty one) takes every tag off.
+#[utoipa::path(post, path = "/api/v2/torrents/removeTags", tag = "qbittorrent",
+    request_body(content((TorrentTagsForm = "application/x-www-form-urlencoded"), (TorrentTagsForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn remove_tags(
     State(s): State<AppState>,
     user: QbtUser,

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 
+use super::forms::AddForm;
 use super::params::Params;
 use super::{AppState, QbtError, QbtUser, ok_text, text};
 use crate::engine::{AddOptions, EngineError, TorrentInput, labels};
@@ -15,8 +16,22 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v2/torrents/add", post(add))
 }
 
+/// This module's part of the OpenAPI document (see [`crate::api::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(add))]
+pub(in crate::api) struct Doc;
+
 /// `Ok.` when at least one torrent was added, else `Fails.` (qBittorrent's answers). A
 /// save path outside the caller's folder, or a bad option, is a 400 with the reason.
+#[utoipa::path(post, path = "/api/v2/torrents/add", tag = "qbittorrent",
+    request_body(content((AddForm = "application/x-www-form-urlencoded"), (AddForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.` when at least one was added, else `Fails.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn add(State(s): State<AppState>, user: QbtUser, p: Params) -> Result<Response, QbtError> {
     let opts = options(&p)?;
     if let Some(path) = &opts.save_path {

@@ -8,6 +8,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::forms::{GlobalLimitForm, PreferencesForm};
 use super::params::Params;
 use super::{APP_VERSION, AppState, QbtError, QbtUser, WEBAPI_VERSION, ok_text, text};
 use crate::engine::Settings;
@@ -52,14 +53,56 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/transfer/setUploadLimit", post(set_upload_limit))
 }
 
+/// This module's part of the OpenAPI document (see [`crate::api::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    version,
+    webapi_version,
+    build_info,
+    default_save_path,
+    preferences,
+    set_preferences,
+    transfer_info,
+    speed_limits_mode,
+    download_limit,
+    upload_limit,
+    set_download_limit,
+    set_upload_limit
+))]
+pub(in crate::api) struct Doc;
+
+#[utoipa::path(method(get, post), path = "/api/v2/app/version", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The qBittorrent version followed, `v4.6.7`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn version(_: QbtUser) -> Response {
     text(APP_VERSION)
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/app/webapiVersion", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The API version, `2.9.3`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn webapi_version(_: QbtUser) -> Response {
     text(WEBAPI_VERSION)
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/app/buildInfo", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Versions of the parts", body = Value),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn build_info(_: QbtUser) -> Json<Value> {
     Json(json!({
         "qt": "",
@@ -73,11 +116,27 @@ async fn build_info(_: QbtUser) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/app/defaultSavePath", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's folder, absolute", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn default_save_path(State(s): State<AppState>, user: QbtUser) -> Result<Response, QbtError> {
     let root = s.engine.user_root(&user.actor)?;
     Ok(text(root.to_string_lossy()))
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/app/preferences", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "qBittorrent's preferences object, with this server's values", body = Value),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn preferences(State(s): State<AppState>, user: QbtUser) -> Result<Json<Value>, QbtError> {
     let set = s.engine.settings();
     let root = s.engine.user_root(&user.actor)?;
@@ -125,6 +184,17 @@ async fn preferences(State(s): State<AppState>, user: QbtUser) -> Result<Json<Va
 /// `json`: the preferences to change. Those that map onto the server's settings (global
 /// limits, download slots, seeding limits) are applied by administrators; others are
 /// ignored, as qBittorrent ignores unknown names.
+/// Changes those that map onto the server's settings (administrators); ignores others.
+#[utoipa::path(post, path = "/api/v2/app/setPreferences", tag = "qbittorrent",
+    request_body(content((PreferencesForm = "application/x-www-form-urlencoded"), (PreferencesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 403, description = "Changing server settings is for administrators (text)", content_type = "text/plain", body = String),
+    ))]
 async fn set_preferences(
     State(s): State<AppState>,
     user: QbtUser,
@@ -170,6 +240,14 @@ async fn set_preferences(
     Ok(ok_text())
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/transfer/info", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Global speeds, totals, limits and free space", body = Value),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn transfer_info(State(s): State<AppState>, user: QbtUser) -> Json<Value> {
     Json(server_state(&s, &user))
 }
@@ -195,14 +273,38 @@ pub fn server_state(s: &AppState, user: &QbtUser) -> Value {
 }
 
 /// Alternative speed limits do not exist here: always 0.
+#[utoipa::path(method(get, post), path = "/api/v2/transfer/speedLimitsMode", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Always `0`: there are no alternative limits", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn speed_limits_mode(_: QbtUser) -> Response {
     text("0")
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/transfer/downloadLimit", operation_id = "transfer_download_limit", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The global download limit, bytes/s (0: none)", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn download_limit(State(s): State<AppState>, _: QbtUser) -> Response {
     text(s.engine.limits().download_limit.to_string())
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/transfer/uploadLimit", operation_id = "transfer_upload_limit", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The global upload limit, bytes/s (0: none)", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn upload_limit(State(s): State<AppState>, _: QbtUser) -> Response {
     text(s.engine.limits().upload_limit.to_string())
 }
@@ -238,6 +340,16 @@ async fn set_limit(
     Ok(ok_text())
 }
 
+#[utoipa::path(post, path = "/api/v2/transfer/setDownloadLimit", operation_id = "transfer_set_download_limit", tag = "qbittorrent",
+    request_body(content((GlobalLimitForm = "application/x-www-form-urlencoded"), (GlobalLimitForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 403, description = "Administrators only (text)", content_type = "text/plain", body = String),
+    ))]
 async fn set_download_limit(
     State(s): State<AppState>,
     user: QbtUser,
@@ -246,6 +358,16 @@ async fn set_download_limit(
     set_limit(s, user, p, true).await
 }
 
+#[utoipa::path(post, path = "/api/v2/transfer/setUploadLimit", operation_id = "transfer_set_upload_limit", tag = "qbittorrent",
+    request_body(content((GlobalLimitForm = "application/x-www-form-urlencoded"), (GlobalLimitForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 403, description = "Administrators only (text)", content_type = "text/plain", body = String),
+    ))]
 async fn set_upload_limit(
     State(s): State<AppState>,
     user: QbtUser,

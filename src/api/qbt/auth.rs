@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+use super::forms::LoginForm;
 use super::params::Params;
 use super::{AppState, QbtError, ok_text, sessions, text};
 use crate::api::extract::ClientIp;
@@ -22,9 +23,23 @@ pub fn router() -> Router<AppState> {
         ))
 }
 
+/// This module's part of the OpenAPI document (see [`crate::api::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, logout))]
+pub(in crate::api) struct Doc;
+
 /// `Ok.` with an `SID` cookie, or `Fails.` (POST only, as in qBittorrent: credentials
 /// stay out of URLs); a banned address gets 403, as from
 /// qBittorrent. Failures count in the same limiter as native logins.
+#[utoipa::path(post, path = "/api/v2/auth/login", tag = "qbittorrent",
+    request_body(content((LoginForm = "application/x-www-form-urlencoded"), (LoginForm = "multipart/form-data"))),
+    responses(
+        (status = 200, description = "`Ok.` with a `SID` cookie (HttpOnly, SameSite=Strict), or `Fails.`", content_type = "text/plain", body = String,
+            headers(("Set-Cookie" = String, description = "`SID=...`"))),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "This address is banned after too many failures", content_type = "text/plain", body = String),
+        (status = 503, description = "Too many logins at once, or the store does not answer", content_type = "text/plain", body = String),
+    ))]
 async fn login(
     State(s): State<AppState>,
     ClientIp(client): ClientIp,
@@ -60,6 +75,10 @@ async fn login(
     }
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/auth/logout", tag = "qbittorrent",
+    responses(
+        (status = 200, description = "`Ok.`; the `SID` cookie is expired", content_type = "text/plain", body = String),
+    ))]
 async fn logout(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     if let Some(sid) = sessions::sid_cookie(&headers) {
         s.qbt.close(&sid);

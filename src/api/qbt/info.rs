@@ -9,6 +9,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use super::forms::{FilesQuery, HashQuery, InfoQuery};
 use super::map::{self, ETA_UNKNOWN};
 use super::params::{Hashes, Params};
 use super::{AppState, QbtError, QbtUser};
@@ -33,6 +34,20 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// This module's part of the OpenAPI document (see [`crate::api::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(info, properties, files, trackers, piece_states, piece_hashes))]
+pub(in crate::api) struct Doc;
+
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/info", tag = "qbittorrent",
+    params(InfoQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's torrents as qBittorrent objects", body = Vec<Value>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn info(
     State(s): State<AppState>,
     user: QbtUser,
@@ -100,6 +115,16 @@ fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
     }
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/properties", tag = "qbittorrent",
+    params(HashQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "One torrent's properties", body = Value),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 404, description = "No such torrent of the caller's (text)", content_type = "text/plain", body = String),
+    ))]
 async fn properties(
     State(s): State<AppState>,
     user: QbtUser,
@@ -167,6 +192,16 @@ fn rate(bps: u32) -> i64 {
     if bps == 0 { -1 } else { bps as i64 }
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/files", tag = "qbittorrent",
+    params(FilesQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Its files: `index`, `name`, `size`, `progress`, `priority`, `piece_range`, ...", body = Vec<Value>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 404, description = "No such torrent of the caller's (text)", content_type = "text/plain", body = String),
+    ))]
 async fn files(
     State(s): State<AppState>,
     user: QbtUser,
@@ -216,6 +251,16 @@ async fn files(
     Ok(Json(out))
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/trackers", tag = "qbittorrent",
+    params(HashQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "DHT, PeX and LSD first, then its trackers", body = Vec<Value>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 404, description = "No such torrent of the caller's (text)", content_type = "text/plain", body = String),
+    ))]
 async fn trackers(
     State(s): State<AppState>,
     user: QbtUser,
@@ -269,6 +314,16 @@ async fn trackers(
 }
 
 /// 0: not downloaded, 1: downloading, 2: downloaded, per piece.
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/pieceStates", tag = "qbittorrent",
+    params(HashQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Per piece: 0 not downloaded, 2 downloaded", body = Vec<u8>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 404, description = "No such torrent of the caller's (text)", content_type = "text/plain", body = String),
+    ))]
 async fn piece_states(
     State(s): State<AppState>,
     user: QbtUser,
@@ -291,6 +346,16 @@ async fn piece_states(
     Ok(Json(states))
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/pieceHashes", tag = "qbittorrent",
+    params(HashQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Per piece, its SHA-1 in hex", body = Vec<String>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 404, description = "No such torrent of the caller's (text)", content_type = "text/plain", body = String),
+    ))]
 async fn piece_hashes(
     State(s): State<AppState>,
     user: QbtUser,

@@ -9,6 +9,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
+use super::forms::{CategoryForm, RemoveCategoriesForm, TagsForm};
 use super::params::Params;
 use super::{AppState, QbtError, QbtUser, ok_text};
 use crate::engine::EngineError;
@@ -26,6 +27,19 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/torrents/createTags", post(create_tags))
         .route("/api/v2/torrents/deleteTags", post(delete_tags))
 }
+
+/// This module's part of the OpenAPI document (see [`crate::api::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    categories,
+    create_category,
+    edit_category,
+    remove_categories,
+    tags,
+    create_tags,
+    delete_tags
+))]
+pub(in crate::api) struct Doc;
 
 /// The caller's categories as qBittorrent lists them: name → `{name, savePath}`, the
 /// save path absolute.
@@ -47,6 +61,14 @@ pub fn category_map(s: &AppState, user: &QbtUser) -> Map<String, Value> {
         .collect()
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/categories", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Name → `{name, savePath}`, the path absolute", body = Map<String, Value>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn categories(State(s): State<AppState>, user: QbtUser) -> Json<Map<String, Value>> {
     Json(category_map(&s, &user))
 }
@@ -61,6 +83,16 @@ fn category_error(e: EngineError, text: &str) -> QbtError {
     }
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/createCategory", tag = "qbittorrent",
+    request_body(content((CategoryForm = "application/x-www-form-urlencoded"), (CategoryForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 409, description = "`Unable to create category` (text)", content_type = "text/plain", body = String),
+    ))]
 async fn create_category(
     State(s): State<AppState>,
     user: QbtUser,
@@ -75,6 +107,16 @@ async fn create_category(
     Ok(ok_text())
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/editCategory", tag = "qbittorrent",
+    request_body(content((CategoryForm = "application/x-www-form-urlencoded"), (CategoryForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+        (status = 409, description = "`Unable to edit category` (text)", content_type = "text/plain", body = String),
+    ))]
 async fn edit_category(
     State(s): State<AppState>,
     user: QbtUser,
@@ -89,6 +131,15 @@ async fn edit_category(
     Ok(ok_text())
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/removeCategories", tag = "qbittorrent",
+    request_body(content((RemoveCategoriesForm = "application/x-www-form-urlencoded"), (RemoveCategoriesForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn remove_categories(
     State(s): State<AppState>,
     user: QbtUser,
@@ -99,10 +150,27 @@ async fn remove_categories(
     Ok(ok_text())
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/torrents/tags", tag = "qbittorrent",
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's tags", body = Vec<String>),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn tags(State(s): State<AppState>, user: QbtUser) -> Json<Vec<String>> {
     Json(s.engine.labels(&user.actor).tags.into_iter().collect())
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/createTags", tag = "qbittorrent",
+    request_body(content((TagsForm = "application/x-www-form-urlencoded"), (TagsForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn create_tags(
     State(s): State<AppState>,
     user: QbtUser,
@@ -114,6 +182,15 @@ async fn create_tags(
     Ok(ok_text())
 }
 
+#[utoipa::path(post, path = "/api/v2/torrents/deleteTags", tag = "qbittorrent",
+    request_body(content((TagsForm = "application/x-www-form-urlencoded"), (TagsForm = "multipart/form-data"))),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`Ok.`", content_type = "text/plain", body = String),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn delete_tags(
     State(s): State<AppState>,
     user: QbtUser,

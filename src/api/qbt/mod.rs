@@ -12,6 +12,7 @@ mod actions;
 mod add;
 mod app;
 mod auth;
+mod forms;
 mod info;
 mod labels;
 mod map;
@@ -46,6 +47,24 @@ pub fn router() -> Router<AppState> {
         .merge(labels::router())
         .merge(sync::router())
         .layer(axum::middleware::from_fn(same_origin))
+}
+
+/// The qBittorrent API's part of the OpenAPI document (see [`super::openapi`]).
+pub(super) fn doc() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi as _;
+    let mut doc = auth::Doc::openapi();
+    for part in [
+        app::Doc::openapi(),
+        info::Doc::openapi(),
+        actions::Doc::openapi(),
+        add::Doc::openapi(),
+        labels::Doc::openapi(),
+        sync::Doc::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    super::openapi::prefix_operation_ids(&mut doc, "qbt_");
+    doc
 }
 
 /// An error as qBittorrent gives it: a status and a plain-text reason.

@@ -13,6 +13,7 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use super::app::server_state;
+use super::forms::RidQuery;
 use super::labels::category_map;
 use super::map;
 use super::params::Params;
@@ -23,6 +24,11 @@ use crate::events::Replay;
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v2/sync/maindata", get(maindata).post(maindata))
 }
+
+/// This module's part of the OpenAPI document (see [`crate::api::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(maindata))]
+pub(in crate::api) struct Doc;
 
 /// What one caller was last sent.
 #[derive(Default)]
@@ -36,6 +42,15 @@ pub struct SyncState {
     server_state: Map<String, Value>,
 }
 
+#[utoipa::path(method(get, post), path = "/api/v2/sync/maindata", tag = "qbittorrent",
+    params(RidQuery),
+    security(("sid" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`rid`, and a full update or what changed since the `rid` given: `torrents`, `torrents_removed`, `categories`, `categories_removed`, `tags`, `tags_removed`, `server_state`", body = Value),
+        (status = 400, description = "A missing or malformed parameter (the reason, as text)", content_type = "text/plain", body = String),
+        (status = 401, description = "`Origin` or `Referer` names another host", content_type = "text/plain", body = String),
+        (status = 403, description = "No valid `SID` cookie or Bearer token", content_type = "text/plain", body = String),
+    ))]
 async fn maindata(
     State(s): State<AppState>,
     user: QbtUser,

@@ -59,7 +59,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// The sink's health, as `/api/health/ready` and `/api/statistics` show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaStatus {
     pub enabled: bool,
@@ -75,6 +75,7 @@ pub struct KafkaStatus {
     pub delivered: u64,
     pub last_error: Option<String>,
     /// When the last event was acknowledged (ms since the epoch).
+    #[schema(value_type = Option<i64>)]
     pub last_delivery_at: Option<Millis>,
 }
 
