@@ -12,6 +12,7 @@ mod deploy;
 mod download;
 mod events;
 mod fast_resume;
+mod graphql;
 mod integrity;
 mod kafka;
 mod library;
