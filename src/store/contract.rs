@@ -19,6 +19,8 @@
 //! they only look at their own outbox records (others' may come first in
 //! `outbox_peek`) and remove them again before returning.
 
+pub mod two_factor;
+
 use uuid::Uuid;
 
 use super::{
@@ -74,6 +76,7 @@ pub async fn run_all_with(store: &dyn Store, traits: Traits) {
     media_list_is_per_owner_oldest_first(store).await;
     media_delete(store).await;
     media_delete_show_deletes_its_episodes(store).await;
+    two_factor::run_all(store).await;
 }
 
 // --- helpers -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
 /// Append new steps; never edit a step that has shipped.
 pub(super) const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
 ];
 
 /// Version 1: users, refresh tokens and torrents.
@@ -146,6 +146,26 @@ CREATE TABLE media (
 CREATE INDEX media_by_owner ON media (owner_id, created_at, id);
 CREATE INDEX media_by_show ON media (show_id) WHERE show_id IS NOT NULL;
 CREATE INDEX media_by_torrent ON media (assign_info_hash) WHERE assign_info_hash IS NOT NULL;
+";
+
+/// Version 7: two-factor login. One row per user with a TOTP secret, pending
+/// (`enabled = 0`) until its first code is confirmed; `last_step` is the highest time
+/// step a code was accepted for. Recovery codes are kept as digests, one row each, and
+/// go with their user's row.
+const SCHEMA_V7: &str = "
+CREATE TABLE two_factor (
+    user_id    TEXT    NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret     BLOB    NOT NULL,
+    enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    last_step  INTEGER CHECK (last_step >= 0),
+    created_at INTEGER NOT NULL,
+    enabled_at INTEGER
+) STRICT;
+CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES two_factor (user_id) ON DELETE CASCADE,
+    digest  TEXT NOT NULL,
+    PRIMARY KEY (user_id, digest)
+) STRICT;
 ";
 
 // --- connection setup and migrations ----------------------------------------------------
