@@ -1,4 +1,5 @@
-//! Accounts and sessions: login, refresh, logout, registration and user management.
+//! Accounts and sessions: login (with a second factor when the account has two-factor
+//! login), refresh, logout, registration and user management.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, ClientIp, Json, MaybeAuthUser};
+use crate::auth::SecondFactor;
 use crate::store::{Role, User};
 
 /// Largest body these endpoints read: a name, a password (at most 256 characters) or a
@@ -30,9 +32,16 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Credentials {
     username: String,
     password: String,
+    /// The second factor, for accounts with two-factor login: a TOTP code...
+    #[serde(default)]
+    code: Option<String>,
+    /// ...or one of the account's recovery codes.
+    #[serde(default)]
+    recovery_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,9 +84,12 @@ async fn login(
     ClientIp(client): ClientIp,
     Json(c): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(
-        s.auth.login(&c.username, &c.password, client).await?,
-    ))
+    let factor = SecondFactor::from_request(c.code.as_deref(), c.recovery_code.as_deref())?;
+    let pair = s
+        .auth
+        .login_with(&c.username, &c.password, factor.as_ref(), client)
+        .await?;
+    Ok(axum::Json(pair))
 }
 
 async fn refresh(

@@ -16,6 +16,7 @@ pub mod starting;
 mod stream;
 mod system;
 mod torrents;
+mod two_factor;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -36,6 +37,7 @@ pub use list_cache::ListCache;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
+        .merge(two_factor::router())
         .merge(app_passwords::router())
         .merge(crate::dav::router())
         .merge(torrents::router())
