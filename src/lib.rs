@@ -12,12 +12,13 @@
 //!   (Socket.IO gateway, Kafka relay), never blocking the engine.
 //! - [`InfoHash`] is a torrent's hash, parsed once where it enters.
 //! - [`view`] is the torrent as clients see it, shared by the REST API and the events.
-//! - [`store`] persists users, refresh tokens, torrents, settings, the event outbox and
-//!   the media library behind one trait with an embedded SQLite default; a shared
+//! - [`store`] persists users, refresh tokens, torrents, settings, the event outbox,
+//!   the media library and users' two-factor state behind one trait with an embedded SQLite default; a shared
 //!   contract suite runs against every backend.
 //! - [`library`] is the media library: users' movies, shows and episodes, each assigned
 //!   to a file inside a torrent (added through the engine when new).
-//! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
+//! - [`auth`] hashes passwords, issues and checks tokens, throttles failed logins, and
+//!   runs two-factor login (TOTP codes and recovery codes).
 //! - [`cache`] holds short-lived shared state (the login limiter, revoked access tokens,
 //!   cached metadata) in process or in Redis, falling back in process while Redis is down.
 //! - [`metadata`] turns magnet links into torrents' metadata without downloading

@@ -1,4 +1,5 @@
-//! Accounts and sessions: login, refresh, logout, registration and user management.
+//! Accounts and sessions: login (with a second factor when the account has two-factor
+//! login), refresh, logout, registration and user management.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, ClientIp, Json, MaybeAuthUser};
-use crate::auth::TokenPair;
+use crate::auth::{SecondFactor, TokenPair};
 use crate::store::{Role, User};
 
 /// Largest body these endpoints read: a name, a password (at most 256 characters) or a
@@ -36,9 +37,16 @@ pub fn router() -> Router<AppState> {
 pub(super) struct Doc;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 struct Credentials {
     username: String,
     password: String,
+    /// The second factor, for accounts with two-factor login: a TOTP code...
+    #[serde(default)]
+    code: Option<String>,
+    /// ...or one of the account's recovery codes.
+    #[serde(default)]
+    recovery_code: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -81,8 +89,8 @@ impl From<User> for UserView {
     request_body = Credentials,
     responses(
         (status = 200, description = "Signed in: an access token and a refresh token", body = TokenPair),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 400, description = "Malformed body, or a malformed `code`/`recoveryCode` (`malformed_two_factor_code`)", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`; with two-factor login on, `two_factor_required` (send `code` or `recoveryCode`) or `invalid_two_factor_code`", body = ErrorBody),
         (status = 429, description = "Too many failures from this address or account, or too many logins at once (`Retry-After`)", body = ErrorBody),
     ))]
 async fn login(
@@ -90,9 +98,12 @@ async fn login(
     ClientIp(client): ClientIp,
     Json(c): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(
-        s.auth.login(&c.username, &c.password, client).await?,
-    ))
+    let factor = SecondFactor::from_request(c.code.as_deref(), c.recovery_code.as_deref())?;
+    let pair = s
+        .auth
+        .login_with(&c.username, &c.password, factor.as_ref(), client)
+        .await?;
+    Ok(axum::Json(pair))
 }
 
 /// Rotates the refresh token: the one given is spent, a reused one revokes its family.

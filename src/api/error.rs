@@ -163,6 +163,20 @@ impl From<AuthError> for ApiError {
             A::InvalidUsername(_) => Self::bad_request("invalid_username", msg),
             A::WeakPassword(_) => Self::bad_request("weak_password", msg),
             A::InvalidInput(_) => Self::bad_request("invalid_request", msg),
+            A::TwoFactorRequired => Self::new(StatusCode::UNAUTHORIZED, "two_factor_required", msg),
+            A::InvalidTwoFactorCode => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_two_factor_code", msg)
+            }
+            A::MalformedTwoFactorCode(_) => Self::bad_request("malformed_two_factor_code", msg),
+            A::TwoFactorAlreadyEnabled => {
+                Self::new(StatusCode::CONFLICT, "two_factor_enabled", msg)
+            }
+            A::TwoFactorNotEnabled => {
+                Self::new(StatusCode::CONFLICT, "two_factor_not_enabled", msg)
+            }
+            A::TwoFactorNotPending => {
+                Self::new(StatusCode::CONFLICT, "two_factor_not_pending", msg)
+            }
             A::Secret(_) => Self::internal(msg),
             A::Store(s) => s.into(),
         }

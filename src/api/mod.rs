@@ -19,6 +19,7 @@ mod stream;
 mod system;
 mod torrents;
 mod tracker;
+mod two_factor;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -39,6 +40,7 @@ pub use list_cache::ListCache;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
+        .merge(two_factor::router())
         .merge(app_passwords::router())
         .merge(crate::dav::router())
         .merge(torrents::router())

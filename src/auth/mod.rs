@@ -4,7 +4,8 @@
 //! submodules: `password` (the password policy), `hasher` (argon2id hashing and checking,
 //! a bounded number at once in reused memory), `tokens` (HS256 access tokens and opaque
 //! refresh tokens), `secret` (the JWT signing secret), `purge` (deleting expired refresh tokens,
-//! hourly) and `reset` (the `reset-password` command).
+//! hourly), `reset` (the `reset-password` command), [`totp`] (RFC 6238 codes and recovery
+//! codes) and `two_factor` (setting up two-factor login and checking it at login).
 //!
 //! Refresh tokens rotate: each one can be spent once, for a new pair in the same family.
 //! Presenting a spent token again means it was copied, so the whole family is revoked and
@@ -18,6 +19,8 @@ mod purge;
 mod reset;
 mod secret;
 mod tokens;
+pub mod totp;
+mod two_factor;
 
 #[cfg(test)]
 mod test_store;
@@ -34,6 +37,8 @@ use crate::config::AuthConfig;
 use crate::store::{Consumed, DynStore, RefreshToken, Role, StoreError, User};
 pub use reset::{PasswordReset, ResetError, reset_password, reset_password_in};
 use tokens::TokenKeys;
+pub use totp::Enrollment;
+pub use two_factor::{SecondFactor, TwoFactorStatus};
 
 /// Name of the account [`Auth::bootstrap_admin`] creates.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -113,6 +118,25 @@ pub enum AuthError {
     /// A request the rules refuse (an app password's name); the text says why.
     #[error("{0}")]
     InvalidInput(String),
+    /// The password was right, but the account has two-factor login: the request must
+    /// carry a code or a recovery code (edges that cannot: an app password).
+    #[error("two-factor code required")]
+    TwoFactorRequired,
+    /// A wrong, expired or already used code or recovery code.
+    #[error("invalid or already used two-factor code")]
+    InvalidTwoFactorCode,
+    /// A code or recovery code that cannot be one (wrong length or characters).
+    #[error("malformed two-factor code: {0}")]
+    MalformedTwoFactorCode(String),
+    /// Two-factor login is already on; turn it off first.
+    #[error("two-factor login is already enabled")]
+    TwoFactorAlreadyEnabled,
+    /// Two-factor login is not on.
+    #[error("two-factor login is not enabled")]
+    TwoFactorNotEnabled,
+    /// No two-factor setup waits for confirmation (or it changed meanwhile).
+    #[error("no two-factor setup to confirm; enable it first")]
+    TwoFactorNotPending,
     /// The JWT secret is missing, too short or unreadable (a startup error).
     #[error("JWT secret: {0}")]
     Secret(String),
@@ -220,38 +244,57 @@ impl Auth {
     /// Checks a user name and password and issues a new token pair (a new refresh family).
     /// Banned addresses, and addresses new to an account under attack, get
     /// [`AuthError::Throttled`] without a check (see `cache::throttle` for the rules).
+    /// An account with two-factor login gets [`AuthError::TwoFactorRequired`]: see
+    /// [`Auth::login_with`].
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         client: IpAddr,
     ) -> Result<TokenPair, AuthError> {
-        let user = self.authenticate(username, password, client).await?;
+        self.login_with(username, password, None, client).await
+    }
+
+    /// [`Auth::login`] with the second factor the request carried, if any; needed (and
+    /// spent) when the account has two-factor login.
+    pub async fn login_with(
+        &self,
+        username: &str,
+        password: &str,
+        factor: Option<&SecondFactor>,
+        client: IpAddr,
+    ) -> Result<TokenPair, AuthError> {
+        let user = self
+            .authenticate_with(username, password, client, false, factor)
+            .await?;
         self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
             .await
     }
 
     /// Checks a user name and password under the login limiter, as [`Auth::login`] does,
-    /// without issuing tokens (the qBittorrent API keeps its own sessions).
+    /// without issuing tokens. An account with two-factor login is refused
+    /// ([`AuthError::TwoFactorRequired`]): there is no way to send a code here.
     pub async fn authenticate(
         &self,
         username: &str,
         password: &str,
         client: IpAddr,
     ) -> Result<User, AuthError> {
-        self.authenticate_with(username, password, client, false)
+        self.authenticate_with(username, password, client, false, None)
             .await
     }
 
     /// [`Auth::authenticate`] that also takes one of the user's app passwords (for
-    /// WebDAV, whose clients cannot do JWT). Failures count in the same limiter.
+    /// WebDAV and the qBittorrent API, whose clients cannot do JWT). Failures count in
+    /// the same limiter. App passwords are credentials of their own: they work with
+    /// two-factor login on, when the account password is refused.
     pub async fn authenticate_app(
         &self,
         username: &str,
         password: &str,
         client: IpAddr,
     ) -> Result<User, AuthError> {
-        self.authenticate_with(username, password, client, true)
+        self.authenticate_with(username, password, client, true, None)
             .await
     }
 
@@ -261,34 +304,18 @@ impl Auth {
         password: &str,
         client: IpAddr,
         app_passwords: bool,
+        factor: Option<&SecondFactor>,
     ) -> Result<User, AuthError> {
-        let attempt = self
-            .cache
-            .begin_login(client, username)
-            .await
-            .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+        let attempt = self.begin_attempt(client, username).await?;
         let checked = if app_passwords && password.starts_with(app_passwords::PREFIX) {
             self.check_app_password(username, password).await
         } else {
-            self.check_credentials(username, password).await
+            match self.check_credentials(username, password).await {
+                Ok(user) => self.check_second_factor(&user, factor).await.map(|()| user),
+                Err(e) => Err(e),
+            }
         };
-        match checked {
-            Ok(user) => {
-                attempt.succeeded().await;
-                Ok(user)
-            }
-            Err(AuthError::InvalidCredentials) => {
-                attempt.failed().await;
-                tracing::info!(client = %client, "failed login");
-                Err(AuthError::InvalidCredentials)
-            }
-            Err(e) => {
-                // Not the client's doing (storage, a full hashing queue): the attempt is
-                // taken back.
-                drop(attempt);
-                Err(e)
-            }
-        }
+        self.settle(attempt, client, checked).await
     }
 
     /// Spends a refresh token for a new pair in the same family. A token spent before is a

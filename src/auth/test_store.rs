@@ -1,16 +1,17 @@
-//! An in-memory [`Store`] for the auth unit tests: users and refresh tokens only.
+//! An in-memory [`Store`] for the auth unit tests: users, refresh tokens and two-factor
+//! state only.
 //!
 //! It follows the store contract for the methods auth uses, and for the event methods
 //! (a sequence counter and an outbox map); torrent and media methods are inert.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::store::{
     Commit, Consumed, DynStore, InfoHash, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
-    StoreError, StoreResult, TorrentRecord, User,
+    StoreError, StoreResult, TorrentRecord, TwoFactor, User,
 };
 
 #[derive(Default)]
@@ -20,6 +21,8 @@ pub struct MemStore {
     /// The highest event seq committed so far (0: none).
     event_seq: Mutex<u64>,
     outbox: Mutex<BTreeMap<u64, OutboxRecord>>,
+    /// Each user's two-factor record and the digests of its recovery codes.
+    two_factor: Mutex<HashMap<String, (TwoFactor, HashSet<String>)>>,
 }
 
 fn invalid(msg: &str) -> StoreError {
@@ -263,6 +266,95 @@ impl Store for MemStore {
     async fn transfer_totals(&self, _: &str) -> StoreResult<(u64, u64)> {
         Ok((0, 0))
     }
+
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactor>> {
+        let all = self.two_factor.lock().unwrap();
+        Ok(all.get(user_id).map(|(t, codes)| TwoFactor {
+            recovery_codes_left: codes.len() as u32,
+            ..t.clone()
+        }))
+    }
+
+    async fn set_pending_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let mut all = self.two_factor.lock().unwrap();
+        if all.get(user_id).is_some_and(|(t, _)| t.enabled) {
+            return Ok(false);
+        }
+        let pending = TwoFactor {
+            user_id: user_id.to_owned(),
+            secret: secret.to_vec(),
+            enabled: false,
+            last_step: None,
+            recovery_codes_left: 0,
+            created_at: now,
+            enabled_at: None,
+        };
+        all.insert(user_id.to_owned(), (pending, HashSet::new()));
+        Ok(true)
+    }
+
+    async fn enable_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        step: u64,
+        recovery_codes: &[String],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let mut all = self.two_factor.lock().unwrap();
+        let Some((t, codes)) = all.get_mut(user_id) else {
+            return Ok(false);
+        };
+        if t.enabled || t.secret != secret {
+            return Ok(false);
+        }
+        t.enabled = true;
+        t.last_step = Some(step);
+        t.enabled_at = Some(now);
+        *codes = recovery_codes.iter().cloned().collect();
+        Ok(true)
+    }
+
+    async fn accept_two_factor_step(&self, user_id: &str, step: u64) -> StoreResult<bool> {
+        let mut all = self.two_factor.lock().unwrap();
+        let Some((t, _)) = all.get_mut(user_id).filter(|(t, _)| t.enabled) else {
+            return Ok(false);
+        };
+        if t.last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        t.last_step = Some(step);
+        Ok(true)
+    }
+
+    async fn use_recovery_code(&self, user_id: &str, code_digest: &str) -> StoreResult<bool> {
+        let mut all = self.two_factor.lock().unwrap();
+        Ok(all
+            .get_mut(user_id)
+            .is_some_and(|(_, codes)| codes.remove(code_digest)))
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        recovery_codes: &[String],
+    ) -> StoreResult<bool> {
+        let mut all = self.two_factor.lock().unwrap();
+        let Some((_, codes)) = all.get_mut(user_id).filter(|(t, _)| t.enabled) else {
+            return Ok(false);
+        };
+        *codes = recovery_codes.iter().cloned().collect();
+        Ok(true)
+    }
+
+    async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool> {
+        Ok(self.two_factor.lock().unwrap().remove(user_id).is_some())
+    }
 }
 
 // This whole module is test-only (`#[cfg(test)] mod test_store`).
@@ -279,5 +371,12 @@ mod tests {
         contract::outbox_commit_peek_remove(&store).await;
         contract::outbox_bad_seqs_conflict(&store).await;
         contract::outbox_remove_unknown(&store).await;
+    }
+
+    /// And for the two-factor methods auth relies on.
+    #[tokio::test]
+    async fn two_factor_methods_follow_the_store_contract() {
+        let store = MemStore::default();
+        contract::two_factor::run_all(&store).await;
     }
 }

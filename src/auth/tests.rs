@@ -540,3 +540,5 @@ async fn the_purge_repeats_until_cancelled() {
         task.await.expect("the purge task ends when cancelled");
     }
 }
+
+mod two_factor;

@@ -117,6 +117,9 @@ async fn user_of(s: &AppState, headers: &HeaderMap, client: ClientIp) -> Result<
             Ok(user)
         }
         Err(AuthError::InvalidCredentials) => Err(challenge("invalid user name or password")),
+        Err(AuthError::TwoFactorRequired) => Err(challenge(
+            "this account uses two-factor login: sign in with an app password",
+        )),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
 }

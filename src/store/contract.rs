@@ -19,6 +19,9 @@
 //! they only look at their own outbox records (others' may come first in
 //! `outbox_peek`) and remove them again before returning.
 
+pub mod tracker;
+pub mod two_factor;
+
 use uuid::Uuid;
 
 use super::{
@@ -77,9 +80,8 @@ pub async fn run_all_with(store: &dyn Store, traits: Traits) {
     tracker::passkey_insert_keeps_the_first(store).await;
     tracker::passkey_replace_retires_the_old(store).await;
     tracker::transfers_add_up_per_user(store).await;
+    two_factor::run_all(store).await;
 }
-
-pub mod tracker;
 
 // --- helpers -----------------------------------------------------------------------------
 

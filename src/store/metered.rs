@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{
     Commit, Consumed, DynStore, InfoHash, MediaItem, Millis, OutboxRecord, RefreshToken,
-    ResumeRecord, Store, StoreResult, TorrentRecord, User,
+    ResumeRecord, Store, StoreResult, TorrentRecord, TwoFactor, User,
 };
 
 pub struct MeteredStore {
@@ -169,5 +169,49 @@ impl Store for MeteredStore {
     }
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         timed("transfer_totals", self.inner.transfer_totals(user_id)).await
+    }
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactor>> {
+        timed("two_factor", self.inner.two_factor(user_id)).await
+    }
+    async fn set_pending_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let pending = self.inner.set_pending_two_factor(user_id, secret, now);
+        timed("set_pending_two_factor", pending).await
+    }
+    async fn enable_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        step: u64,
+        recovery_codes: &[String],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let enable = self
+            .inner
+            .enable_two_factor(user_id, secret, step, recovery_codes, now);
+        timed("enable_two_factor", enable).await
+    }
+    async fn accept_two_factor_step(&self, user_id: &str, step: u64) -> StoreResult<bool> {
+        let accept = self.inner.accept_two_factor_step(user_id, step);
+        timed("accept_two_factor_step", accept).await
+    }
+    async fn use_recovery_code(&self, user_id: &str, code_digest: &str) -> StoreResult<bool> {
+        let spend = self.inner.use_recovery_code(user_id, code_digest);
+        timed("use_recovery_code", spend).await
+    }
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        recovery_codes: &[String],
+    ) -> StoreResult<bool> {
+        let replace = self.inner.replace_recovery_codes(user_id, recovery_codes);
+        timed("replace_recovery_codes", replace).await
+    }
+    async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool> {
+        timed("delete_two_factor", self.inner.delete_two_factor(user_id)).await
     }
 }

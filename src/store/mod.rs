@@ -1,5 +1,5 @@
-//! Persistence: users, refresh tokens, torrents, their events, fast-resume data and
-//! the media library.
+//! Persistence: users, refresh tokens, torrents, their events, fast-resume data, the
+//! media library and users' two-factor state.
 //!
 //! [`Store`] is the one interface the rest of the server uses. The embedded default is
 //! [`SqliteStore`] (a single file under `DATA_DIR`); other backends (MongoDB) implement
@@ -15,6 +15,7 @@ mod metered;
 mod mongo;
 mod resume;
 mod sqlite;
+mod two_factor;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub use metered::MeteredStore;
 pub use mongo::MongoStore;
 pub use resume::{FileStamp, ResumeRecord};
 pub use sqlite::SqliteStore;
+pub use two_factor::TwoFactor;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -468,4 +470,43 @@ pub trait Store: Send + Sync + 'static {
     async fn add_transfer(&self, user_id: &str, uploaded: u64, downloaded: u64) -> StoreResult<()>;
     /// The user's tracker totals: (uploaded, downloaded); zeros when none were recorded.
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)>;
+
+    // --- two-factor login --------------------------------------------------------------
+
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactor>>;
+    /// Gives the user a pending (not yet enabled) secret made at `now`, replacing a
+    /// pending one (its last step and recovery codes go with it). False, and nothing
+    /// written, when two-factor login is already enabled.
+    async fn set_pending_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Enables the pending secret, if it is still `secret` (a newer pending one is left
+    /// alone), with `step` as its last accepted step and `recovery_codes` (digests) as
+    /// its recovery codes, all in one write. False, and nothing written, otherwise.
+    async fn enable_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        step: u64,
+        recovery_codes: &[String],
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Records `step` as accepted if two-factor login is enabled and `step` is above the
+    /// last accepted one, atomically: of two calls with one step, at most one is true.
+    async fn accept_two_factor_step(&self, user_id: &str, step: u64) -> StoreResult<bool>;
+    /// Spends the enabled user's recovery code with this digest, atomically: true only
+    /// for the call that removed it.
+    async fn use_recovery_code(&self, user_id: &str, code_digest: &str) -> StoreResult<bool>;
+    /// Replaces every recovery code of an enabled user; false when it is not enabled.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        recovery_codes: &[String],
+    ) -> StoreResult<bool>;
+    /// Deletes the user's two-factor state (enabled or pending) and recovery codes;
+    /// returns whether there was any.
+    async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool>;
 }

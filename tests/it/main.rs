@@ -37,4 +37,5 @@ mod streaming;
 mod tools_selftest;
 mod torrent_options;
 mod trackers;
+mod two_factor;
 mod webdav;

@@ -61,6 +61,10 @@ export function describe(e: unknown): string {
       return `Its files would overlap another torrent's: ${e.message}`;
     case 'too_large':
       return 'The file is too large.';
+    case 'invalid_two_factor_code':
+      return 'Wrong or already used code.';
+    case 'invalid_credentials':
+      return 'Wrong password.';
     case 'store_unavailable':
       return 'The server could not save the change; nothing changed. Try again shortly.';
     default:

@@ -115,8 +115,16 @@ async function post(path: string, body: unknown, token?: string): Promise<Respon
   return fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
 }
 
-export async function signIn(username: string, password: string): Promise<void> {
-  const res = await post('/api/auth/login', { username, password });
+/** The second factor of an account with two-factor login: a code or a recovery code. */
+export interface SecondFactor {
+  code?: string;
+  recoveryCode?: string;
+}
+
+/** Signs in; an account with two-factor login answers `two_factor_required` until a
+ * second factor comes along. */
+export async function signIn(username: string, password: string, factor: SecondFactor = {}): Promise<void> {
+  const res = await post('/api/auth/login', { username, password, ...factor });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const err = body?.error ?? {};

@@ -1,6 +1,6 @@
 // The dashboard: sign-in, then the shell (header, navigation, connection indicator)
 // around the view the URL's hash names. Routes: #/ list, #/torrent/<hash> details,
-// #/library, #/overview, #/admin. Room is left in the navigation for views to come.
+// #/library, #/overview, #/security (two-factor login), #/admin. Room is left in the navigation for views to come.
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -16,6 +16,7 @@ import { Library } from './views/library';
 import { TorrentList } from './views/list';
 import { Login } from './views/login';
 import { Overview } from './views/overview';
+import { Security } from './views/security';
 
 function useHash(): string {
   const [hash, setHash] = useState(location.hash || '#/');
@@ -82,6 +83,7 @@ function Shell({ session: s }: { session: Session }) {
   if (detail) view = <TorrentDetails hash={detail[1]} />;
   else if (route === '/overview') view = <Overview />;
   else if (route === '/library') view = <Library />;
+  else if (route === '/security') view = <Security />;
   else if (route === '/admin' && s.role === 'admin') view = <Admin />;
   else view = <TorrentList onAdd={() => { setDropped([]); setAdding(true); }} />;
 
@@ -93,9 +95,10 @@ function Shell({ session: s }: { session: Session }) {
       <header class="top">
         <a class="brand" href="#/">TorrentEdge</a>
         <nav aria-label="Main">
-          {link('#/', 'Torrents', !detail && !['/overview', '/admin', '/library'].includes(route))}
+          {link('#/', 'Torrents', !detail && !['/overview', '/admin', '/library', '/security'].includes(route))}
           {link('#/library', 'Library', route === '/library')}
           {link('#/overview', 'Overview', route === '/overview')}
+          {link('#/security', 'Security', route === '/security')}
           {s.role === 'admin' && link('#/admin', 'Admin', route === '/admin')}
         </nav>
         <Indicator connection={store.connection} />

@@ -10,6 +10,7 @@
 // input) and TE_FILE_HASH, TE_MAGNET and TE_MAGNET_HASH, TE_DROP (a .torrent dropped on
 // the page) and TE_DROP_HASH, TE_SHOTS (where screenshots go), TE_CHROMIUM.
 
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -75,6 +76,30 @@ async function until(what, f, timeout = LONG) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+// --- TOTP (RFC 6238) as an authenticator app computes it, from the secret the page shows.
+function base32(text) {
+  let bits = 0, acc = 0;
+  const out = [];
+  for (const c of text.replace(/=+$/, '')) {
+    acc = (acc << 5) | 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((acc >> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+const totpStep = () => Math.floor(Date.now() / 1000 / 30);
+function totp(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', base32(secret)).update(counter).digest();
+  const at = h[19] & 0x0f;
+  const value = ((h[at] & 0x7f) << 24) | (h[at + 1] << 16) | (h[at + 2] << 8) | h[at + 3];
+  return String(value % 1_000_000).padStart(6, '0');
 }
 
 // --- The browser. -----------------------------------------------------------------------
@@ -344,6 +369,71 @@ try {
   const refused = stale.record.problems.filter((p) => !/HTTP 401 .*\/api\/auth\/refresh|status of 401/.test(p.what));
   check(refused.length === 0, `a refused renewal signs out, and only its 401 is logged ${JSON.stringify(refused.map((p) => p.what))}`);
   await stale.context.close();
+
+  // 11b. Two-factor login: set up from the Security page (QR code, key, a first code,
+  // the recovery codes shown once), then a sign-in through the code prompt, one with a
+  // recovery code, and turning it off again.
+  const carolPassword = 'carol-password-123';
+  check((await rest('POST', '/api/users', { username: 'carol', password: carolPassword })).status === 201, 'carol created');
+  const carol = await openPage('carol');
+  const cp = carol.page;
+  await signIn(cp, 'carol', carolPassword);
+  await cp.getByRole('link', { name: 'Security' }).click();
+  await cp.locator('[data-two-factor="off"]').waitFor();
+  await cp.getByRole('button', { name: 'Set up two-factor login' }).click();
+  const qr = cp.getByRole('img', { name: 'QR code for your authenticator app' });
+  await qr.waitFor();
+  check(await qr.evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code image loads');
+  const secret = (await cp.locator('[data-totp-secret]').textContent()).trim();
+  check(/^[A-Z2-7]{32}$/.test(secret), 'the key is shown in base32');
+  const confirmStep = totpStep();
+  await cp.getByLabel('Code from your app').fill(totp(secret, confirmStep));
+  await cp.getByRole('button', { name: 'Turn on' }).click();
+  const recoveryList = cp.getByRole('list', { name: 'Recovery codes' });
+  await recoveryList.waitFor();
+  const recoveryCodes = await recoveryList.locator('code').allTextContents();
+  check(recoveryCodes.length === 10, 'ten recovery codes are shown once');
+  await cp.locator('[data-two-factor="on"]').waitFor();
+  await cp.getByRole('button', { name: 'I saved them' }).click();
+  await shots(cp, 'security');
+  await cp.getByRole('button', { name: 'Sign out' }).click();
+  const twoFactorFrom = Date.now();
+  await cp.getByLabel('User name').fill('carol');
+  await cp.getByLabel('Password').fill(carolPassword);
+  await cp.getByRole('button', { name: 'Sign in' }).click();
+  // The code after the confirming one (the server takes one step of skew, and a step once).
+  await cp.getByLabel('Authentication code').fill(totp(secret, confirmStep + 1));
+  await cp.getByRole('button', { name: 'Verify' }).click();
+  await cp.locator('[data-connection="live"]').waitFor({ timeout: 20_000 });
+  check(true, 'signed in with a code from the prompt');
+  await cp.getByRole('button', { name: 'Sign out' }).click();
+  await cp.getByLabel('User name').fill('carol');
+  await cp.getByLabel('Password').fill(carolPassword);
+  await cp.getByRole('button', { name: 'Sign in' }).click();
+  await cp.getByRole('button', { name: 'Use a recovery code instead' }).click();
+  await cp.getByLabel('Recovery code').fill(recoveryCodes[0]);
+  await cp.getByRole('button', { name: 'Verify' }).click();
+  await cp.locator('[data-connection="live"]').waitFor({ timeout: 20_000 });
+  const twoFactorUntil = Date.now();
+  check(true, 'signed in with a recovery code');
+  await cp.goto(BASE + '/#/security');
+  await cp.getByText('9 recovery codes left').waitFor();
+  const disableForm = cp.getByRole('form', { name: 'Turn off two-factor login' });
+  await disableForm.getByLabel('Password').fill(carolPassword);
+  await disableForm.getByLabel('Code or recovery code').fill(recoveryCodes[1]);
+  await disableForm.getByRole('button', { name: 'Turn off' }).click();
+  await cp.locator('[data-two-factor="off"]').waitFor();
+  const plain = await fetch(`${BASE}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'carol', password: carolPassword }),
+  });
+  check(plain.status === 200, 'turned off from the page: the password alone signs in again');
+  // The prompts' `two_factor_required` answers are the expected failed requests.
+  const asked = (p) => p.t >= twoFactorFrom && p.t <= twoFactorUntil && /401/.test(p.what);
+  const carolProblems = carol.record.problems.filter((p) => !asked(p));
+  check(carolProblems.length === 0, `carol: no console errors or failed requests ${JSON.stringify(carolProblems.map((p) => p.what))}`);
+  await carol.context.close();
 
   // 12. No console errors and no failed requests, but for connections the server
   // refused while it was down (the socket reconnecting, a token renewal that fell in

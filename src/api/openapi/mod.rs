@@ -67,6 +67,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 fn parts() -> Vec<Document> {
     vec![
         super::auth::Doc::openapi(),
+        super::two_factor::Doc::openapi(),
         super::app_passwords::Doc::openapi(),
         super::torrents::Doc::openapi(),
         super::manage::Doc::openapi(),

@@ -47,7 +47,9 @@ async fn login(
 ) -> Result<Response, QbtError> {
     let username = p.get("username").unwrap_or_default();
     let password = p.get("password").unwrap_or_default();
-    match s.auth.authenticate(username, password, client).await {
+    // App passwords work here as on WebDAV; with two-factor login on, only they do
+    // (a qBittorrent client cannot send a code).
+    match s.auth.authenticate_app(username, password, client).await {
         Ok(user) => {
             let sid = s.qbt.open(Actor {
                 admin: user.role == Role::Admin,
@@ -56,7 +58,7 @@ async fn login(
             let cookie = format!("SID={sid}; HttpOnly; SameSite=Strict; path=/");
             Ok(([(header::SET_COOKIE, cookie)], ok_text()).into_response())
         }
-        Err(AuthError::InvalidCredentials) => Ok(text("Fails.")),
+        Err(AuthError::InvalidCredentials | AuthError::TwoFactorRequired) => Ok(text("Fails.")),
         Err(AuthError::Throttled { .. }) => Err(QbtError::new(
             StatusCode::FORBIDDEN,
             "Your IP address has been banned after too many failed authentication attempts.",

@@ -326,4 +326,32 @@ impl Store for Flaky {
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         self.inner.transfer_totals(user_id).await
     }
+    async fn two_factor(&self, user: &str) -> StoreResult<Option<crate::store::TwoFactor>> {
+        self.inner.two_factor(user).await
+    }
+    async fn set_pending_two_factor(&self, u: &str, s: &[u8], now: Millis) -> StoreResult<bool> {
+        self.inner.set_pending_two_factor(u, s, now).await
+    }
+    async fn enable_two_factor(
+        &self,
+        u: &str,
+        s: &[u8],
+        step: u64,
+        codes: &[String],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        self.inner.enable_two_factor(u, s, step, codes, now).await
+    }
+    async fn accept_two_factor_step(&self, u: &str, step: u64) -> StoreResult<bool> {
+        self.inner.accept_two_factor_step(u, step).await
+    }
+    async fn use_recovery_code(&self, u: &str, digest: &str) -> StoreResult<bool> {
+        self.inner.use_recovery_code(u, digest).await
+    }
+    async fn replace_recovery_codes(&self, u: &str, codes: &[String]) -> StoreResult<bool> {
+        self.inner.replace_recovery_codes(u, codes).await
+    }
+    async fn delete_two_factor(&self, u: &str) -> StoreResult<bool> {
+        self.inner.delete_two_factor(u).await
+    }
 }

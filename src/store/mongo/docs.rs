@@ -70,7 +70,7 @@ pub(super) fn opt_text(d: &Document, key: &str) -> StoreResult<Option<String>> {
 }
 
 /// A boolean; read as 0/1 too, which a server storing documents in SQLite may return.
-fn flag(d: &Document, key: &str) -> StoreResult<bool> {
+pub(super) fn flag(d: &Document, key: &str) -> StoreResult<bool> {
     match d.get(key) {
         Some(Bson::Boolean(b)) => Ok(*b),
         Some(Bson::Int32(0)) | Some(Bson::Int64(0)) => Ok(false),

@@ -6,9 +6,10 @@
 //! [`Store::purge_expired_tokens`] deletes them too), `torrents` (`_id` = info hash),
 //! `outbox` (`_id` = event seq, so the relay reads it in seq order by its primary key)
 //! `meta` (the schema version, the settings and the commit journal), `resume`
-//! (`_id` = info hash: fast-resume records, each one document replaced whole) and
-//! `media` (`_id` = item id: the media library, see [`media`]), and the tracker's
-//! `passkeys` and `tracker_transfers` (`_id` = user id, see [`tracker`]).
+//! (`_id` = info hash: fast-resume records, each one document replaced whole),
+//! `media` (`_id` = item id: the media library, see [`media`]), the tracker's
+//! `passkeys` and `tracker_transfers` (`_id` = user id, see [`tracker`]) and
+//! `two_factor` (`_id` = user id: two-factor state, see [`two_factor`]).
 //!
 //! How each guarantee of the [`Store`] contract is kept without multi-document
 //! transactions (they need a replica set):
@@ -16,6 +17,8 @@
 //!   operation (`insertOne`, `findOneAndUpdate`, `updateOne` with `$set` of every
 //!   setting at once); unique keys refuse duplicates with code 11000 → `Conflict`;
 //! - spending a refresh token once: `findOneAndUpdate` guarded by `usedAt: null`;
+//! - accepting a TOTP time step or a recovery code once: `updateOne` guarded by the
+//!   condition in its filter;
 //! - a commit (torrent records and their events, all or nothing) and the seq mark
 //!   that only rises: the [`journal`] makes it one single-document write.
 //!
@@ -28,6 +31,7 @@ mod journal;
 mod media;
 mod resume;
 mod tracker;
+mod two_factor;
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -41,7 +45,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{
     Commit, Consumed, MediaItem, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
-    StoreError, StoreResult, TorrentRecord, User,
+    StoreError, StoreResult, TorrentRecord, TwoFactor, User,
 };
 use crate::InfoHash;
 
@@ -64,6 +68,7 @@ pub struct MongoStore {
     media: Collection<Document>,
     passkeys: Collection<Document>,
     transfers: Collection<Document>,
+    two_factor: Collection<Document>,
     journal: journal::Journal,
 }
 
@@ -96,7 +101,7 @@ impl MongoStore {
         let c = |n: &str| db.collection::<Document>(n);
         let (users, tokens, torrents) = (c("users"), c("refresh_tokens"), c("torrents"));
         let (outbox, meta, resume) = (c("outbox"), c("meta"), c("resume"));
-        let media = c("media");
+        let (media, two_factor) = (c("media"), c("two_factor"));
         let (passkeys, transfers) = (c("passkeys"), c("tracker_transfers"));
         ping(&db).await?;
         migrate(&db, &meta).await?;
@@ -113,6 +118,7 @@ impl MongoStore {
             media,
             passkeys,
             transfers,
+            two_factor,
             journal,
         })
     }
@@ -496,5 +502,49 @@ impl Store for MongoStore {
 
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         tracker::transfer_totals(&self.transfers, user_id).await
+    }
+
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactor>> {
+        two_factor::get(&self.two_factor, user_id).await
+    }
+
+    async fn set_pending_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        two_factor::set_pending(&self.two_factor, user_id, secret, now).await
+    }
+
+    async fn enable_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        step: u64,
+        recovery_codes: &[String],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        two_factor::enable(&self.two_factor, user_id, secret, step, recovery_codes, now).await
+    }
+
+    async fn accept_two_factor_step(&self, user_id: &str, step: u64) -> StoreResult<bool> {
+        two_factor::accept_step(&self.two_factor, user_id, step).await
+    }
+
+    async fn use_recovery_code(&self, user_id: &str, code_digest: &str) -> StoreResult<bool> {
+        two_factor::use_code(&self.two_factor, user_id, code_digest).await
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        recovery_codes: &[String],
+    ) -> StoreResult<bool> {
+        two_factor::replace_codes(&self.two_factor, user_id, recovery_codes).await
+    }
+
+    async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool> {
+        two_factor::delete(&self.two_factor, user_id).await
     }
 }

@@ -4,7 +4,7 @@
 //! connection settings (WAL, `synchronous=NORMAL`, foreign keys, busy timeout); [`rows`]
 //! maps rows to the store's records and holds the user and token queries; [`torrents`]
 //! holds the one durable step ([`Store::commit`]) and the outbox; [`media`] holds the
-//! media library. This file is the bridge that runs blocking SQLite calls off the async
+//! media library; [`two_factor`] holds users' two-factor state. This file is the bridge that runs blocking SQLite calls off the async
 //! runtime's worker threads.
 //!
 //! # Durability
@@ -29,6 +29,7 @@ mod schema;
 mod tests;
 mod torrents;
 mod tracker;
+mod two_factor;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -40,7 +41,7 @@ use crate::InfoHash;
 
 use super::{
     Commit, Consumed, MediaItem, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
-    StoreError, StoreResult, TorrentRecord, User,
+    StoreError, StoreResult, TorrentRecord, TwoFactor, User,
 };
 
 /// A [`Store`] on one SQLite database (a file, or memory for tests).
@@ -353,5 +354,61 @@ impl Store for SqliteStore {
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         let user = user_id.to_owned();
         self.call(move |c| tracker::transfer_totals(c, &user)).await
+    }
+
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactor>> {
+        let user = user_id.to_owned();
+        self.call(move |c| two_factor::get(c, &user)).await
+    }
+
+    async fn set_pending_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (user, secret) = (user_id.to_owned(), secret.to_vec());
+        self.call(move |c| two_factor::set_pending(c, &user, &secret, now))
+            .await
+    }
+
+    async fn enable_two_factor(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        step: u64,
+        recovery_codes: &[String],
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (user, secret, codes) = (user_id.to_owned(), secret.to_vec(), recovery_codes.to_vec());
+        self.call(move |c| two_factor::enable(c, &user, &secret, step, &codes, now))
+            .await
+    }
+
+    async fn accept_two_factor_step(&self, user_id: &str, step: u64) -> StoreResult<bool> {
+        let user = user_id.to_owned();
+        self.call(move |c| two_factor::accept_step(c, &user, step))
+            .await
+    }
+
+    async fn use_recovery_code(&self, user_id: &str, code_digest: &str) -> StoreResult<bool> {
+        let (user, digest) = (user_id.to_owned(), code_digest.to_owned());
+        self.call(move |c| two_factor::use_code(c, &user, &digest))
+            .await
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        recovery_codes: &[String],
+    ) -> StoreResult<bool> {
+        let (user, codes) = (user_id.to_owned(), recovery_codes.to_vec());
+        self.call(move |c| two_factor::replace_codes(c, &user, &codes))
+            .await
+    }
+
+    async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool> {
+        let user = user_id.to_owned();
+        self.call(move |c| two_factor::delete(c, &user)).await
     }
 }

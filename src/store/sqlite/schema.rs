@@ -18,7 +18,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
 /// Append new steps; never edit a step that has shipped.
 pub(super) const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
 ];
 
 /// Version 1: users, refresh tokens and torrents.
@@ -156,6 +156,26 @@ CREATE TABLE tracker_accounts (
     passkey     TEXT    UNIQUE,
     uploaded    INTEGER NOT NULL DEFAULT 0 CHECK (uploaded >= 0),
     downloaded  INTEGER NOT NULL DEFAULT 0 CHECK (downloaded >= 0)
+) STRICT;
+";
+
+/// Version 8: two-factor login. One row per user with a TOTP secret, pending
+/// (`enabled = 0`) until its first code is confirmed; `last_step` is the highest time
+/// step a code was accepted for. Recovery codes are kept as digests, one row each, and
+/// go with their user's row.
+const SCHEMA_V8: &str = "
+CREATE TABLE two_factor (
+    user_id    TEXT    NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret     BLOB    NOT NULL,
+    enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    last_step  INTEGER CHECK (last_step >= 0),
+    created_at INTEGER NOT NULL,
+    enabled_at INTEGER
+) STRICT;
+CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES two_factor (user_id) ON DELETE CASCADE,
+    digest  TEXT NOT NULL,
+    PRIMARY KEY (user_id, digest)
 ) STRICT;
 ";
 
