@@ -21,6 +21,12 @@
 
 use uuid::Uuid;
 
+mod catalog;
+pub use catalog::{
+    catalog_comments_and_delete, catalog_duplicate_hash_conflicts, catalog_insert_and_get,
+    catalog_list_pages_newest_first,
+};
+
 use super::{
     Assignment, Commit, Consumed, MediaItem, MediaKind, Millis, OutboxRecord, Priority,
     RefreshToken, Role, Store, StoreError,
@@ -74,6 +80,10 @@ pub async fn run_all_with(store: &dyn Store, traits: Traits) {
     media_list_is_per_owner_oldest_first(store).await;
     media_delete(store).await;
     media_delete_show_deletes_its_episodes(store).await;
+    catalog_insert_and_get(store).await;
+    catalog_duplicate_hash_conflicts(store).await;
+    catalog_list_pages_newest_first(store).await;
+    catalog_comments_and_delete(store).await;
 }
 
 // --- helpers -----------------------------------------------------------------------------

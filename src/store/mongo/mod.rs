@@ -7,7 +7,8 @@
 //! `outbox` (`_id` = event seq, so the relay reads it in seq order by its primary key)
 //! `meta` (the schema version, the settings and the commit journal), `resume`
 //! (`_id` = info hash: fast-resume records, each one document replaced whole) and
-//! `media` (`_id` = item id: the media library, see [`media`]).
+//! `media` (`_id` = item id: the media library, see [`media`]), `catalog` and
+//! `catalog_comments` (the torrent catalog, see [`catalog`]).
 //!
 //! How each guarantee of the [`Store`] contract is kept without multi-document
 //! transactions (they need a replica set):
@@ -22,6 +23,7 @@
 //! fails (503 `store_unavailable` at the API) instead of hanging, and the driver
 //! reconnects on its own when the server is back.
 
+mod catalog;
 mod docs;
 mod journal;
 mod media;
@@ -38,8 +40,8 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{
-    Commit, Consumed, MediaItem, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
-    StoreError, StoreResult, TorrentRecord, User,
+    CatalogComment, CatalogEntry, CatalogPage, CatalogQuery, Commit, Consumed, MediaItem, Millis,
+    OutboxRecord, RefreshToken, ResumeRecord, Store, StoreError, StoreResult, TorrentRecord, User,
 };
 use crate::InfoHash;
 
@@ -60,6 +62,7 @@ pub struct MongoStore {
     meta: Collection<Document>,
     resume: Collection<Document>,
     media: Collection<Document>,
+    catalog: catalog::Collections,
     journal: journal::Journal,
 }
 
@@ -93,6 +96,10 @@ impl MongoStore {
         let (users, tokens, torrents) = (c("users"), c("refresh_tokens"), c("torrents"));
         let (outbox, meta, resume) = (c("outbox"), c("meta"), c("resume"));
         let media = c("media");
+        let catalog = catalog::Collections {
+            entries: c("catalog"),
+            comments: c("catalog_comments"),
+        };
         ping(&db).await?;
         migrate(&db, &meta).await?;
         let journal =
@@ -106,6 +113,7 @@ impl MongoStore {
             meta,
             resume,
             media,
+            catalog,
             journal,
         })
     }
@@ -147,7 +155,7 @@ async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> 
         .expire_after(Duration::from_secs(0))
         .build();
     let indexes = [
-        ("users", index(doc! { "username": 1 }, Some(unique))),
+        ("users", index(doc! { "username": 1 }, Some(unique.clone()))),
         ("users", index(doc! { "createdAt": 1 }, None)),
         ("refresh_tokens", index(doc! { "familyId": 1 }, None)),
         ("refresh_tokens", index(doc! { "userId": 1 }, None)),
@@ -158,6 +166,19 @@ async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> 
         ("torrents", index(doc! { "addedAt": 1 }, None)),
         ("media", index(doc! { "ownerId": 1, "createdAt": 1 }, None)),
         ("media", index(doc! { "showId": 1 }, None)),
+        (
+            "catalog",
+            index(doc! { "infoHash": 1 }, Some(unique.clone())),
+        ),
+        ("catalog", index(doc! { "createdAt": -1, "_id": -1 }, None)),
+        (
+            "catalog",
+            index(doc! { "category": 1, "createdAt": -1 }, None),
+        ),
+        (
+            "catalog_comments",
+            index(doc! { "entryId": 1, "createdAt": 1 }, None),
+        ),
     ];
     for (collection, model) in indexes {
         let c = db.collection::<Document>(collection);
@@ -461,5 +482,54 @@ impl Store for MongoStore {
 
     async fn delete_media(&self, id: &str) -> StoreResult<bool> {
         media::delete(&self.media, id).await
+    }
+
+    async fn insert_catalog_entry(&self, entry: &CatalogEntry, torrent: &[u8]) -> StoreResult<()> {
+        self.catalog.insert(entry, torrent).await
+    }
+
+    async fn catalog_entry(&self, id: &str) -> StoreResult<Option<CatalogEntry>> {
+        self.catalog.find(doc! { "_id": id }).await
+    }
+
+    async fn catalog_entry_by_hash(
+        &self,
+        info_hash: &InfoHash,
+    ) -> StoreResult<Option<CatalogEntry>> {
+        self.catalog
+            .find(doc! { "infoHash": info_hash.to_string() })
+            .await
+    }
+
+    async fn catalog_torrent(&self, id: &str) -> StoreResult<Option<bytes::Bytes>> {
+        self.catalog.torrent(id).await
+    }
+
+    async fn list_catalog(&self, query: &CatalogQuery) -> StoreResult<CatalogPage> {
+        self.catalog.list(query).await
+    }
+
+    async fn catalog_info_hashes(&self) -> StoreResult<Vec<InfoHash>> {
+        self.catalog.info_hashes().await
+    }
+
+    async fn delete_catalog_entry(&self, id: &str) -> StoreResult<bool> {
+        self.catalog.delete(id).await
+    }
+
+    async fn add_catalog_comment(&self, comment: &CatalogComment) -> StoreResult<()> {
+        self.catalog.add_comment(comment).await
+    }
+
+    async fn catalog_comment(&self, id: &str) -> StoreResult<Option<CatalogComment>> {
+        self.catalog.comment(id).await
+    }
+
+    async fn catalog_comments(&self, entry_id: &str) -> StoreResult<Vec<CatalogComment>> {
+        self.catalog.comments(entry_id).await
+    }
+
+    async fn delete_catalog_comment(&self, id: &str) -> StoreResult<bool> {
+        self.catalog.delete_comment(id).await
     }
 }

@@ -18,7 +18,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
 /// Append new steps; never edit a step that has shipped.
 pub(super) const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
 ];
 
 /// Version 1: users, refresh tokens and torrents.
@@ -146,6 +146,36 @@ CREATE TABLE media (
 CREATE INDEX media_by_owner ON media (owner_id, created_at, id);
 CREATE INDEX media_by_show ON media (show_id) WHERE show_id IS NOT NULL;
 CREATE INDEX media_by_torrent ON media (assign_info_hash) WHERE assign_info_hash IS NOT NULL;
+";
+
+/// Version 7: the torrent catalog. `tags` and `files` are JSON arrays (read whole,
+/// never queried into); the `.torrent` file is kept in `torrent` byte for byte. A
+/// comment goes with its entry (`ON DELETE CASCADE`).
+const SCHEMA_V7: &str = "
+CREATE TABLE catalog (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    info_hash   TEXT    NOT NULL UNIQUE,
+    title       TEXT    NOT NULL,
+    description TEXT    NOT NULL,
+    category    TEXT,
+    tags        TEXT    NOT NULL DEFAULT '[]',
+    uploader_id TEXT    NOT NULL REFERENCES users (id),
+    created_at  INTEGER NOT NULL,
+    total_bytes INTEGER NOT NULL CHECK (total_bytes >= 0),
+    files       TEXT    NOT NULL DEFAULT '[]',
+    torrent     BLOB    NOT NULL
+) STRICT;
+CREATE INDEX catalog_by_created ON catalog (created_at, id);
+CREATE INDEX catalog_by_category ON catalog (category, created_at, id);
+
+CREATE TABLE catalog_comments (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    entry_id   TEXT    NOT NULL REFERENCES catalog (id) ON DELETE CASCADE,
+    author_id  TEXT    NOT NULL REFERENCES users (id),
+    body       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX catalog_comments_by_entry ON catalog_comments (entry_id, created_at, id);
 ";
 
 // --- connection setup and migrations ----------------------------------------------------
