@@ -17,6 +17,9 @@
 //!   contract suite runs against every backend.
 //! - [`library`] is the media library: users' movies, shows and episodes, each assigned
 //!   to a file inside a torrent (added through the engine when new).
+//! - [`catalog`] is the torrent catalog: published `.torrent` files with full-text
+//!   search (a tantivy index rebuilt from the store when needed), comments, downloads
+//!   announcing to this server's tracker, and adding to one's downloads via the engine.
 //! - [`auth`] hashes passwords, issues and checks tokens, and throttles failed logins.
 //! - [`cache`] holds short-lived shared state (the login limiter, revoked access tokens,
 //!   cached metadata) in process or in Redis, falling back in process while Redis is down.
@@ -31,7 +34,8 @@
 //!   listener and owns graceful shutdown.
 //!
 //! Dependencies point inward: `api` and `gateway` use `engine`, `auth`, `store`,
-//! `library` and `events` through `app::Services`; `library` uses `engine` and `store`;
+//! `library`, `catalog` and `events` through `app::Services`; `library` and `catalog` use
+//! `engine` and `store`;
 //! nothing uses `api` or `gateway`.
 
 // `json!` of a qBittorrent torrent object (50 fields) needs more than the default 128.
@@ -41,6 +45,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod dav;
 pub mod engine;
