@@ -54,6 +54,7 @@ pub struct Services {
     pub qbt: Arc<crate::api::qbt::Sessions>,
     /// WebDAV credentials checked lately (see [`crate::dav`]).
     pub dav_credentials: Arc<crate::dav::Remembered>,
+    pub tracker: Arc<crate::tracker::Tracker>,
 }
 
 pub struct App {
@@ -133,13 +134,14 @@ async fn open_cache(config: &Config) -> anyhow::Result<Cache> {
 }
 
 /// The catalog, its index under `DATA_DIR/catalog-index` (rebuilt from the store when
-/// needed).
+/// needed), and its torrents allowed on the tracker (in catalog mode it serves those
+/// only).
 async fn open_catalog(
     config: &Config,
     store: DynStore,
     engine: Arc<Engine>,
+    tracker: Arc<crate::tracker::Tracker>,
 ) -> anyhow::Result<Arc<crate::catalog::Catalog>> {
-    let tracker: Arc<dyn crate::catalog::SwarmTracker> = Arc::new(crate::catalog::NoTracker);
     let dir = config.data_dir.join(CATALOG_INDEX_DIR);
     let catalog = crate::catalog::Catalog::open(store, engine, tracker.clone(), &dir)
         .await
@@ -204,7 +206,15 @@ impl App {
             engine.clone(),
             config.metadata.timeout,
         ));
-        let catalog = open_catalog(&config, store.clone(), engine.clone()).await?;
+        let tracker = crate::tracker::Tracker::new(config.tracker.clone(), store.clone());
+        let udp_tracker =
+            crate::tracker::udp::serve(tracker.clone(), &config.tracker.udp, cancel.child_token())
+                .await?;
+        for addr in &udp_tracker {
+            tracing::info!(%addr, "UDP tracker listening");
+        }
+        tokio::spawn(tracker.clone().run(cancel.child_token()));
+        let catalog = open_catalog(&config, store.clone(), engine.clone(), tracker.clone()).await?;
         let state = Services {
             engine,
             metadata,
@@ -222,6 +232,7 @@ impl App {
             list_cache: Default::default(),
             qbt: Default::default(),
             dav_credentials: Default::default(),
+            tracker,
         };
         Ok(Self {
             listener,
@@ -262,6 +273,7 @@ impl App {
         let cancel = self.cancel.clone();
         tokio::spawn(watch_signals(cancel.clone()));
         let engine = self.state.engine.clone();
+        let tracker = self.state.tracker.clone();
         let socketio = gateway::layer(&self.state, cancel.child_token());
         let assets = match &self.web_dir {
             Some(dir) => web::Assets::Dir(dir.clone()),
@@ -277,6 +289,9 @@ impl App {
         .with_graceful_shutdown(cancel.clone().cancelled_owned());
         serve.await.context("HTTP server")?;
         tracing::info!("shutting down");
+        // Transfers accounted from announces the tracker answered are written before
+        // the process ends.
+        tracker.flush().await;
         if tokio::time::timeout(self.shutdown_timeout, engine.shutdown())
             .await
             .is_err()

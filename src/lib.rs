@@ -30,6 +30,8 @@
 //! - [`gateway`] is the Socket.IO edge: authenticated sockets get the bus events they may see.
 //! - [`web`] serves the dashboard built from `web/` (embedded in release builds).
 //! - [`telemetry`] is the Prometheus recorder behind `/metrics`.
+//! - [`tracker`] is the built-in BitTorrent tracker: announce and scrape over HTTP
+//!   (served by `api`) and UDP, open, catalog-only or private with passkeys.
 //! - [`app`] wires everything, owns the edges' shared state ([`app::Services`]), binds the
 //!   listener and owns graceful shutdown.
 //!
@@ -56,6 +58,7 @@ pub mod library;
 pub mod metadata;
 pub mod store;
 pub mod telemetry;
+pub mod tracker;
 pub mod view;
 pub mod web;
 

@@ -132,4 +132,21 @@ fn describe() {
         "torrentedge_cache_fallbacks_total",
         "Times Redis stopped answering and the in-process cache took over"
     );
+    describe_counter!(
+        "torrentedge_tracker_announces_total",
+        "Tracker announces by protocol (http, udp) and result (ok, refused, malformed)"
+    );
+    describe_counter!(
+        "torrentedge_tracker_scrapes_total",
+        "Tracker scrapes by protocol (http, udp) and result (ok, refused, malformed)"
+    );
+    describe_counter!(
+        "torrentedge_tracker_udp_packets_total",
+        "UDP tracker packets other than answered announces and scrapes, by kind (connect, malformed, bad_connection_id)"
+    );
+    describe_gauge!(
+        "torrentedge_tracker_peers",
+        "Peers the tracker knows, by kind (seeder, leecher)"
+    );
+    describe_gauge!("torrentedge_tracker_swarms", "Swarms the tracker keeps");
 }

@@ -62,6 +62,7 @@ async fn observe(s: &AppState) {
     if let Ok(n) = s.store.outbox_len().await {
         metrics::gauge!("torrentedge_outbox_events").set(n as f64);
     }
+    s.tracker.record_gauges();
     if let Some(sink) = &s.sink {
         let up = sink.status().await.state == "up";
         metrics::gauge!("torrentedge_kafka_up").set(if up { 1.0 } else { 0.0 });

@@ -17,6 +17,7 @@ pub mod starting;
 mod stream;
 mod system;
 mod torrents;
+mod tracker;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metadata::router())
         .merge(system::router())
         .merge(metrics::router())
+        .merge(tracker::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

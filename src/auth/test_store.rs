@@ -239,6 +239,30 @@ impl Store for MemStore {
     async fn delete_media(&self, _: &str) -> StoreResult<bool> {
         Ok(false)
     }
+
+    async fn passkey_of(&self, _: &str) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+
+    async fn user_of_passkey(&self, _: &str) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+
+    async fn insert_passkey(&self, _: &str, _: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn replace_passkey(&self, _: &str, _: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn add_transfer(&self, _: &str, _: u64, _: u64) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn transfer_totals(&self, _: &str) -> StoreResult<(u64, u64)> {
+        Ok((0, 0))
+    }
     async fn insert_catalog_entry(
         &self,
         _: &crate::store::CatalogEntry,

@@ -6,8 +6,9 @@
 //! truth, and [`search::SearchIndex`] is a cache of them that is rebuilt from the store
 //! at start when it is missing, unreadable or holds another number of entries. Writes go
 //! to the store first, then the index; a failed index write is logged and repaired by
-//! the next rebuild. The engine parses torrents and adds them; the tracker
-//! ([`swarm::SwarmTracker`]) serves the catalog's torrents and counts their peers. It
+//! the next rebuild. The engine parses torrents and adds them; the [`Tracker`] serves
+//! the catalog's torrents (allowed on upload, disallowed on delete) and counts their
+//! peers. It
 //! knows nothing about HTTP: `api::catalog` maps [`CatalogError`] to statuses.
 //!
 //! - Every signed-in user sees every entry; an entry is deleted by its uploader or an
@@ -17,7 +18,6 @@
 
 mod files;
 pub mod search;
-pub mod swarm;
 pub mod validate;
 
 use std::path::Path;
@@ -28,9 +28,9 @@ use serde::Serialize;
 use crate::InfoHash;
 use crate::engine::{Actor, AddOptions, Engine, EngineError, TorrentInput, TorrentView};
 use crate::store::{CatalogComment, CatalogEntry, CatalogQuery, DynStore, Millis, StoreError};
+use crate::tracker::{SwarmCounts, Tracker};
 pub use files::download_name;
 use search::SearchIndex;
-pub use swarm::{NoTracker, SwarmCounts, SwarmTracker};
 pub use validate::Page;
 
 /// Catalog errors. Each variant maps to one HTTP status in the API layer.
@@ -139,7 +139,7 @@ pub struct CommentView {
 pub struct Catalog {
     store: DynStore,
     engine: Arc<Engine>,
-    tracker: Arc<dyn SwarmTracker>,
+    tracker: Arc<Tracker>,
     index: Arc<SearchIndex>,
 }
 
@@ -171,7 +171,7 @@ impl Catalog {
     pub async fn open(
         store: DynStore,
         engine: Arc<Engine>,
-        tracker: Arc<dyn SwarmTracker>,
+        tracker: Arc<Tracker>,
         index_dir: &Path,
     ) -> anyhow::Result<Self> {
         let (index, created) = open_index(index_dir).await?;

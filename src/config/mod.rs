@@ -71,6 +71,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// The magnet-to-metadata service (`/api/v1/metadata`, `/download/{hash}`).
     pub metadata: MetadataConfig,
+    /// The built-in tracker (`/announce`, `/scrape`, UDP).
+    pub tracker: TrackerConfig,
 }
 
 /// The metadata service's options.
@@ -282,6 +284,7 @@ impl Config {
             metadata: metadata_config(&v)?,
             engine: engine_config(&v, peer_host)?,
             auth: auth_config(&v)?,
+            tracker: tracker::tracker_config(&v, host)?,
         })
     }
 }
@@ -625,6 +628,9 @@ impl FromVar for bool {
         }
     }
 }
+
+mod tracker;
+pub use tracker::{TrackerConfig, TrackerMode};
 
 #[cfg(test)]
 mod tests;

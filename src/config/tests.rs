@@ -304,7 +304,7 @@ fn bad_kafka_values_name_the_variable() {
 #[test]
 fn every_variable_is_documented_in_env_example() {
     let example = include_str!("../../.env.example");
-    let source = include_str!("mod.rs");
+    let source = [include_str!("mod.rs"), include_str!("tracker.rs")].concat();
     let mut checked = 0;
     for part in source.split('"').skip(1).step_by(2) {
         let is_var = part.len() > 2 && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
@@ -317,4 +317,44 @@ fn every_variable_is_documented_in_env_example() {
         }
     }
     assert!(checked > 20, "found only {checked} variables");
+}
+
+#[test]
+fn tracker_defaults_and_bounds() {
+    let t = cfg(&[]).unwrap().tracker;
+    assert_eq!(t.mode, super::TrackerMode::Catalog);
+    assert_eq!(
+        (t.interval.as_secs(), t.min_interval.as_secs()),
+        (1800, 900)
+    );
+    assert_eq!((t.default_numwant, t.max_numwant), (50, 200));
+    assert!(t.udp.is_empty(), "UDP is off unless a port is set");
+    let on = cfg(&[
+        ("TRACKER_MODE", "private"),
+        ("TRACKER_UDP_PORT", "6969"),
+        ("TRACKER_UDP_HOST", "127.0.0.1, [::1]"),
+        ("TRACKER_INTERVAL", "60"),
+    ])
+    .unwrap()
+    .tracker;
+    assert_eq!(on.mode, super::TrackerMode::Private);
+    assert_eq!(on.min_interval.as_secs(), 30);
+    let want: Vec<std::net::SocketAddr> = vec![
+        "127.0.0.1:6969".parse().unwrap(),
+        "[::1]:6969".parse().unwrap(),
+    ];
+    assert_eq!(on.udp, want);
+    for (var, value) in [
+        ("TRACKER_MODE", "closed"),
+        ("TRACKER_INTERVAL", "5"),
+        ("TRACKER_MIN_INTERVAL", "2000"),
+        ("TRACKER_MAX_NUMWANT", "0"),
+        ("TRACKER_DEFAULT_NUMWANT", "201"),
+        ("TRACKER_UDP_PORT", "x"),
+    ] {
+        let err = cfg(&[(var, value)]).unwrap_err();
+        assert_eq!(err.var, var, "{var}={value}");
+    }
+    let err = cfg(&[("TRACKER_UDP_PORT", "1"), ("TRACKER_UDP_HOST", "nowhere")]).unwrap_err();
+    assert_eq!(err.var, "TRACKER_UDP_HOST");
 }

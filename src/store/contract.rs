@@ -80,11 +80,16 @@ pub async fn run_all_with(store: &dyn Store, traits: Traits) {
     media_list_is_per_owner_oldest_first(store).await;
     media_delete(store).await;
     media_delete_show_deletes_its_episodes(store).await;
+    tracker::passkey_insert_keeps_the_first(store).await;
+    tracker::passkey_replace_retires_the_old(store).await;
+    tracker::transfers_add_up_per_user(store).await;
     catalog_insert_and_get(store).await;
     catalog_duplicate_hash_conflicts(store).await;
     catalog_list_pages_newest_first(store).await;
     catalog_comments_and_delete(store).await;
 }
+
+pub mod tracker;
 
 // --- helpers -----------------------------------------------------------------------------
 

@@ -145,6 +145,32 @@ impl Store for MeteredStore {
     async fn delete_media(&self, id: &str) -> StoreResult<bool> {
         timed("delete_media", self.inner.delete_media(id)).await
     }
+    async fn passkey_of(&self, user_id: &str) -> StoreResult<Option<String>> {
+        timed("passkey_of", self.inner.passkey_of(user_id)).await
+    }
+    async fn user_of_passkey(&self, passkey: &str) -> StoreResult<Option<String>> {
+        timed("user_of_passkey", self.inner.user_of_passkey(passkey)).await
+    }
+    async fn insert_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        timed(
+            "insert_passkey",
+            self.inner.insert_passkey(user_id, passkey),
+        )
+        .await
+    }
+    async fn replace_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        timed(
+            "replace_passkey",
+            self.inner.replace_passkey(user_id, passkey),
+        )
+        .await
+    }
+    async fn add_transfer(&self, user_id: &str, up: u64, down: u64) -> StoreResult<()> {
+        timed("add_transfer", self.inner.add_transfer(user_id, up, down)).await
+    }
+    async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
+        timed("transfer_totals", self.inner.transfer_totals(user_id)).await
+    }
     async fn insert_catalog_entry(&self, entry: &CatalogEntry, torrent: &[u8]) -> StoreResult<()> {
         timed(
             "insert_catalog_entry",

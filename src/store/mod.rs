@@ -443,6 +443,23 @@ pub trait Store: Send + Sync + 'static {
     /// episodes (the items whose `show_id` is its id) too.
     async fn delete_media(&self, id: &str) -> StoreResult<bool>;
 
+    // --- tracker accounts ----------------------------------------------------------------
+
+    /// The user's tracker passkey, if one was made.
+    async fn passkey_of(&self, user_id: &str) -> StoreResult<Option<String>>;
+    /// The user whose passkey this is.
+    async fn user_of_passkey(&self, passkey: &str) -> StoreResult<Option<String>>;
+    /// Gives the user this passkey unless they have one already (then nothing changes:
+    /// of two first uses at once, the first wins). A passkey another user has is a
+    /// [`StoreError::Conflict`].
+    async fn insert_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()>;
+    /// Gives the user this passkey, replacing any they had.
+    async fn replace_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()>;
+    /// Adds to the user's tracker totals (saturating), in one atomic write.
+    async fn add_transfer(&self, user_id: &str, uploaded: u64, downloaded: u64) -> StoreResult<()>;
+    /// The user's tracker totals: (uploaded, downloaded); zeros when none were recorded.
+    async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)>;
+
     // --- torrent catalog ---------------------------------------------------------------
 
     /// Inserts a catalog entry with its `.torrent` file. `Conflict` (nothing written)

@@ -170,3 +170,99 @@ async fn adding_to_my_downloads_creates_the_torrent_for_the_caller() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// One HTTP announce of a seeder (`left=0`) for `hash`; the bencoded answer as text.
+async fn announce(app: &TestApp, url: &str, hash: &str) -> String {
+    let raw = hex::decode(hash).expect("hex");
+    let escaped: String = raw.iter().map(|b| format!("%{b:02X}")).collect();
+    let query = format!(
+        "info_hash={escaped}&peer_id=-TE0001-catalogtest1&port=6881&uploaded=0&downloaded=0&left=0&event=started&compact=1"
+    );
+    let resp = app
+        .client
+        .get(format!("{url}?{query}"))
+        .send()
+        .await
+        .expect("announce");
+    String::from_utf8_lossy(&resp.bytes().await.expect("body")).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracker_serves_catalog_torrents_and_their_swarm_shows_in_details() {
+    // Catalog mode (the default): only the catalog's torrents are tracked.
+    let app = TestApp::spawn().await;
+    let (torrent, hash) = torrent_of("tracked", &["a.bin"]);
+    let announce_url = format!("{}/announce", app.base);
+    let refused = announce(&app, &announce_url, &hash).await;
+    assert!(
+        refused.contains("failure reason"),
+        "not in the catalog yet: {refused}"
+    );
+    let (status, entry) = upload(&app, &app.admin_token, &torrent, &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let id = entry["id"].as_str().expect("id");
+    let answer = announce(&app, &announce_url, &hash).await;
+    assert!(
+        !answer.contains("failure reason"),
+        "published: tracked: {answer}"
+    );
+    let (_, details) = app
+        .call(
+            Method::GET,
+            &format!("/api/catalog/{id}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        details["swarm"],
+        json!({"seeders": 1, "leechers": 0, "completed": 0}),
+        "{details}"
+    );
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/catalog/{id}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let refused = announce(&app, &announce_url, &hash).await;
+    assert!(
+        refused.contains("failure reason"),
+        "deleted: no longer tracked: {refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_tracker_puts_the_callers_passkey_in_the_download() {
+    let app = TestApp::spawn_with(&[("TRACKER_MODE", "private")]).await;
+    let bob = app.new_user("bob").await;
+    let (torrent, _) = torrent_of("private-one", &["a.bin"]);
+    let (status, entry) = upload(&app, &app.admin_token, &torrent, &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let id = entry["id"].as_str().expect("id");
+    let (_, me) = app
+        .call(Method::GET, "/api/tracker/me", Some(&bob), None)
+        .await;
+    let passkey = me["passkey"]
+        .as_str()
+        .unwrap_or_else(|| panic!("passkey in {me}"))
+        .to_owned();
+    let resp = app
+        .client
+        .get(format!("{}/api/catalog/{id}/download", app.base))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("download");
+    let file = resp.bytes().await.expect("body");
+    let announce = format!("http://{}/announce/{passkey}", app.addr);
+    let wanted = format!("8:announce{}:{announce}", announce.len());
+    assert!(
+        String::from_utf8_lossy(&file).contains(&wanted),
+        "bob's passkey URL: {}",
+        String::from_utf8_lossy(&file)
+    );
+}

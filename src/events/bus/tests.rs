@@ -308,6 +308,24 @@ impl Store for Flaky {
     async fn delete_media(&self, id: &str) -> StoreResult<bool> {
         self.inner.delete_media(id).await
     }
+    async fn passkey_of(&self, user_id: &str) -> StoreResult<Option<String>> {
+        self.inner.passkey_of(user_id).await
+    }
+    async fn user_of_passkey(&self, passkey: &str) -> StoreResult<Option<String>> {
+        self.inner.user_of_passkey(passkey).await
+    }
+    async fn insert_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        self.inner.insert_passkey(user_id, passkey).await
+    }
+    async fn replace_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        self.inner.replace_passkey(user_id, passkey).await
+    }
+    async fn add_transfer(&self, user_id: &str, up: u64, down: u64) -> StoreResult<()> {
+        self.inner.add_transfer(user_id, up, down).await
+    }
+    async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
+        self.inner.transfer_totals(user_id).await
+    }
     async fn insert_catalog_entry(
         &self,
         e: &crate::store::CatalogEntry,

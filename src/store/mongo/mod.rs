@@ -7,8 +7,9 @@
 //! `outbox` (`_id` = event seq, so the relay reads it in seq order by its primary key)
 //! `meta` (the schema version, the settings and the commit journal), `resume`
 //! (`_id` = info hash: fast-resume records, each one document replaced whole) and
-//! `media` (`_id` = item id: the media library, see [`media`]), `catalog` and
-//! `catalog_comments` (the torrent catalog, see [`catalog`]).
+//! `media` (`_id` = item id: the media library, see [`media`]), the tracker's
+//! `passkeys` and `tracker_transfers` (`_id` = user id, see [`tracker`]), and `catalog`
+//! and `catalog_comments` (the torrent catalog, see [`catalog`]).
 //!
 //! How each guarantee of the [`Store`] contract is kept without multi-document
 //! transactions (they need a replica set):
@@ -28,6 +29,7 @@ mod docs;
 mod journal;
 mod media;
 mod resume;
+mod tracker;
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -62,6 +64,8 @@ pub struct MongoStore {
     meta: Collection<Document>,
     resume: Collection<Document>,
     media: Collection<Document>,
+    passkeys: Collection<Document>,
+    transfers: Collection<Document>,
     catalog: catalog::Collections,
     journal: journal::Journal,
 }
@@ -96,6 +100,7 @@ impl MongoStore {
         let (users, tokens, torrents) = (c("users"), c("refresh_tokens"), c("torrents"));
         let (outbox, meta, resume) = (c("outbox"), c("meta"), c("resume"));
         let media = c("media");
+        let (passkeys, transfers) = (c("passkeys"), c("tracker_transfers"));
         let catalog = catalog::Collections {
             entries: c("catalog"),
             comments: c("catalog_comments"),
@@ -113,6 +118,8 @@ impl MongoStore {
             meta,
             resume,
             media,
+            passkeys,
+            transfers,
             catalog,
             journal,
         })
@@ -166,6 +173,10 @@ async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> 
         ("torrents", index(doc! { "addedAt": 1 }, None)),
         ("media", index(doc! { "ownerId": 1, "createdAt": 1 }, None)),
         ("media", index(doc! { "showId": 1 }, None)),
+        (
+            "passkeys",
+            index(doc! { "passkey": 1 }, Some(unique.clone())),
+        ),
         (
             "catalog",
             index(doc! { "infoHash": 1 }, Some(unique.clone())),
@@ -485,6 +496,29 @@ impl Store for MongoStore {
         media::delete(&self.media, id).await
     }
 
+    async fn passkey_of(&self, user_id: &str) -> StoreResult<Option<String>> {
+        tracker::passkey_of(&self.passkeys, user_id).await
+    }
+
+    async fn user_of_passkey(&self, passkey: &str) -> StoreResult<Option<String>> {
+        tracker::user_of_passkey(&self.passkeys, passkey).await
+    }
+
+    async fn insert_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        tracker::insert_passkey(&self.passkeys, user_id, passkey).await
+    }
+
+    async fn replace_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        tracker::replace_passkey(&self.passkeys, user_id, passkey).await
+    }
+
+    async fn add_transfer(&self, user_id: &str, up: u64, down: u64) -> StoreResult<()> {
+        tracker::add_transfer(&self.transfers, user_id, up, down).await
+    }
+
+    async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
+        tracker::transfer_totals(&self.transfers, user_id).await
+    }
     async fn insert_catalog_entry(&self, entry: &CatalogEntry, torrent: &[u8]) -> StoreResult<()> {
         self.catalog.insert(entry, torrent).await
     }

@@ -29,6 +29,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 mod torrents;
+mod tracker;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -322,6 +323,38 @@ impl Store for SqliteStore {
         self.call(move |c| media::delete(c, &id)).await
     }
 
+    async fn passkey_of(&self, user_id: &str) -> StoreResult<Option<String>> {
+        let user = user_id.to_owned();
+        self.call(move |c| tracker::passkey_of(c, &user)).await
+    }
+
+    async fn user_of_passkey(&self, passkey: &str) -> StoreResult<Option<String>> {
+        let key = passkey.to_owned();
+        self.call(move |c| tracker::user_of_passkey(c, &key)).await
+    }
+
+    async fn insert_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        let (user, key) = (user_id.to_owned(), passkey.to_owned());
+        self.call(move |c| tracker::insert_passkey(c, &user, &key))
+            .await
+    }
+
+    async fn replace_passkey(&self, user_id: &str, passkey: &str) -> StoreResult<()> {
+        let (user, key) = (user_id.to_owned(), passkey.to_owned());
+        self.call(move |c| tracker::replace_passkey(c, &user, &key))
+            .await
+    }
+
+    async fn add_transfer(&self, user_id: &str, up: u64, down: u64) -> StoreResult<()> {
+        let user = user_id.to_owned();
+        self.call(move |c| tracker::add_transfer(c, &user, up, down))
+            .await
+    }
+
+    async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
+        let user = user_id.to_owned();
+        self.call(move |c| tracker::transfer_totals(c, &user)).await
+    }
     async fn insert_catalog_entry(&self, entry: &CatalogEntry, torrent: &[u8]) -> StoreResult<()> {
         let (entry, torrent) = (entry.clone(), torrent.to_vec());
         self.call(move |c| catalog::insert(c, &entry, &torrent))

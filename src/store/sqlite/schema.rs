@@ -18,7 +18,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema migrations: entry `i` upgrades the database from version `i` to `i + 1`.
 /// Append new steps; never edit a step that has shipped.
 pub(super) const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
 ];
 
 /// Version 1: users, refresh tokens and torrents.
@@ -148,10 +148,21 @@ CREATE INDEX media_by_show ON media (show_id) WHERE show_id IS NOT NULL;
 CREATE INDEX media_by_torrent ON media (assign_info_hash) WHERE assign_info_hash IS NOT NULL;
 ";
 
-/// Version 7: the torrent catalog. `tags` and `files` are JSON arrays (read whole,
+/// Version 7: the tracker's accounts, one row per user that has a passkey or
+/// accounted transfers (private mode). Totals are bytes; a passkey is unique.
+const SCHEMA_V7: &str = "
+CREATE TABLE tracker_accounts (
+    user_id     TEXT    NOT NULL PRIMARY KEY REFERENCES users (id),
+    passkey     TEXT    UNIQUE,
+    uploaded    INTEGER NOT NULL DEFAULT 0 CHECK (uploaded >= 0),
+    downloaded  INTEGER NOT NULL DEFAULT 0 CHECK (downloaded >= 0)
+) STRICT;
+";
+
+/// Version 8: the torrent catalog. `tags` and `files` are JSON arrays (read whole,
 /// never queried into); the `.torrent` file is kept in `torrent` byte for byte. A
 /// comment goes with its entry (`ON DELETE CASCADE`).
-const SCHEMA_V7: &str = "
+const SCHEMA_V8: &str = "
 CREATE TABLE catalog (
     id          TEXT    NOT NULL PRIMARY KEY,
     info_hash   TEXT    NOT NULL UNIQUE,

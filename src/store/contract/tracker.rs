@@ -1,0 +1,80 @@
+//! The contract of the tracker's accounts: passkeys and transfer totals.
+
+use super::{must, must_conflict, new_user, random_hex};
+use crate::store::Store;
+
+pub async fn passkey_insert_keeps_the_first(store: &dyn Store) {
+    let user = new_user(store).await;
+    assert_eq!(must("passkey_of", store.passkey_of(&user.id).await), None);
+    let (first, second) = (random_hex(32), random_hex(32));
+    must(
+        "insert_passkey",
+        store.insert_passkey(&user.id, &first).await,
+    );
+    must(
+        "insert_passkey again",
+        store.insert_passkey(&user.id, &second).await,
+    );
+    let kept = must("passkey_of", store.passkey_of(&user.id).await);
+    assert_eq!(
+        kept.as_deref(),
+        Some(first.as_str()),
+        "the first passkey must win"
+    );
+    let owner = must("user_of_passkey", store.user_of_passkey(&first).await);
+    assert_eq!(owner.as_deref(), Some(user.id.as_str()));
+    let nobody = must("user_of_passkey", store.user_of_passkey(&second).await);
+    assert_eq!(nobody, None, "a passkey that lost must name nobody");
+    let other = new_user(store).await;
+    must_conflict(
+        "another user's passkey",
+        store.insert_passkey(&other.id, &first).await,
+    );
+    must_conflict(
+        "another user's passkey",
+        store.replace_passkey(&other.id, &first).await,
+    );
+}
+
+pub async fn passkey_replace_retires_the_old(store: &dyn Store) {
+    let user = new_user(store).await;
+    let (old, new) = (random_hex(32), random_hex(32));
+    must(
+        "replace_passkey (none before)",
+        store.replace_passkey(&user.id, &old).await,
+    );
+    must(
+        "replace_passkey",
+        store.replace_passkey(&user.id, &new).await,
+    );
+    assert_eq!(
+        must("user_of_passkey old", store.user_of_passkey(&old).await),
+        None
+    );
+    let owner = must("user_of_passkey new", store.user_of_passkey(&new).await);
+    assert_eq!(owner.as_deref(), Some(user.id.as_str()));
+}
+
+pub async fn transfers_add_up_per_user(store: &dyn Store) {
+    let (a, b) = (new_user(store).await, new_user(store).await);
+    assert_eq!(
+        must("transfer_totals", store.transfer_totals(&a.id).await),
+        (0, 0)
+    );
+    must("add_transfer", store.add_transfer(&a.id, 100, 7).await);
+    must("add_transfer", store.add_transfer(&a.id, 1 << 40, 0).await);
+    must("add_transfer", store.add_transfer(&b.id, 1, 2).await);
+    // A passkey and totals live side by side.
+    must(
+        "insert_passkey",
+        store.insert_passkey(&a.id, &random_hex(32)).await,
+    );
+    must("add_transfer", store.add_transfer(&a.id, 0, 3).await);
+    let totals = must("transfer_totals", store.transfer_totals(&a.id).await);
+    assert_eq!(totals, ((1 << 40) + 100, 10));
+    assert_eq!(
+        must("transfer_totals", store.transfer_totals(&b.id).await),
+        (1, 2)
+    );
+    assert!(must("passkey_of", store.passkey_of(&a.id).await).is_some());
+}
