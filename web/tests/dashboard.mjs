@@ -312,11 +312,12 @@ try {
   // its details with files, swarm counts and a comment.
   await page.getByRole('link', { name: 'Catalog' }).click();
   await page.locator('#catalog-title').waitFor();
-  await page.getByLabel('Torrent file').setInputFiles(FILE);
-  await page.getByLabel('Title', { exact: true }).fill('Dashboard Catalog Test');
-  await page.getByLabel('Description').fill('published from the browser');
-  await page.getByLabel('Tags').fill('e2e, browser');
-  await page.getByRole('button', { name: 'Publish' }).click();
+  const publish = page.getByRole('form', { name: 'Publish a torrent' });
+  await publish.getByLabel('Torrent file').setInputFiles(FILE);
+  await publish.getByLabel('Title', { exact: true }).fill('Dashboard Catalog Test');
+  await publish.getByLabel('Description').fill('published from the browser');
+  await publish.getByLabel('Tags').fill('e2e, browser');
+  await publish.getByRole('button', { name: 'Publish' }).click();
   await page.locator('.catalog-entries li', { hasText: 'Dashboard Catalog Test' }).waitFor();
   const searchBox = page.getByLabel('Search the catalog');
   await searchBox.fill('dashboard cat');
@@ -329,7 +330,7 @@ try {
   await page.locator('[data-count="seeders"]').waitFor();
   check((await page.locator('ul.files li').count()) > 0, 'the catalog entry lists its files');
   check((await page.getByRole('button', { name: 'Download .torrent' }).count()) === 1, 'the entry offers its .torrent');
-  await page.getByLabel('Comment').fill('looks good');
+  await page.getByLabel('Comment', { exact: true }).fill('looks good');
   await page.getByRole('button', { name: 'Comment', exact: true }).click();
   await page.locator('ul.comments li', { hasText: 'looks good' }).waitFor();
   const published = (await rest('GET', '/api/catalog/search?q=browser')).body;
