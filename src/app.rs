@@ -33,6 +33,8 @@ pub struct Services {
     pub metadata: Arc<crate::metadata::MetadataService>,
     /// The media library: movies, shows, episodes and their files in torrents.
     pub library: Arc<crate::library::Library>,
+    /// The torrent catalog and its search index.
+    pub catalog: Arc<crate::catalog::Catalog>,
     pub auth: Arc<Auth>,
     pub store: DynStore,
     /// The login limiter, revoked tokens and cached metadata (Redis or in process).
@@ -132,6 +134,28 @@ async fn open_cache(config: &Config) -> anyhow::Result<Cache> {
     Ok(Cache::redis(limits, client).await)
 }
 
+/// The catalog, its index under `DATA_DIR/catalog-index` (rebuilt from the store when
+/// needed), and its torrents allowed on the tracker (in catalog mode it serves those
+/// only).
+async fn open_catalog(
+    config: &Config,
+    store: DynStore,
+    engine: Arc<Engine>,
+    tracker: Arc<crate::tracker::Tracker>,
+) -> anyhow::Result<Arc<crate::catalog::Catalog>> {
+    let dir = config.data_dir.join(CATALOG_INDEX_DIR);
+    let catalog = crate::catalog::Catalog::open(store, engine, tracker.clone(), &dir)
+        .await
+        .context("opening the catalog")?;
+    for hash in catalog.info_hashes().await? {
+        tracker.allow(hash);
+    }
+    Ok(Arc::new(catalog))
+}
+
+/// The catalog's search index, below `DATA_DIR`.
+pub const CATALOG_INDEX_DIR: &str = "catalog-index";
+
 impl App {
     /// Opens everything and binds the HTTP listener; nothing is served until [`App::run`].
     pub async fn build(config: Config) -> anyhow::Result<Self> {
@@ -191,10 +215,12 @@ impl App {
             tracing::info!(%addr, "UDP tracker listening");
         }
         tokio::spawn(tracker.clone().run(cancel.child_token()));
+        let catalog = open_catalog(&config, store.clone(), engine.clone(), tracker.clone()).await?;
         let state = Services {
             engine,
             metadata,
             library,
+            catalog,
             auth,
             store,
             cache,

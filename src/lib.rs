@@ -13,10 +13,14 @@
 //! - [`InfoHash`] is a torrent's hash, parsed once where it enters.
 //! - [`view`] is the torrent as clients see it, shared by the REST API and the events.
 //! - [`store`] persists users, refresh tokens, torrents, settings, the event outbox,
-//!   the media library and users' two-factor state behind one trait with an embedded SQLite default; a shared
-//!   contract suite runs against every backend.
+//!   the media library, users' two-factor state, the tracker's accounts and the catalog
+//!   behind one trait with an embedded SQLite default; a shared contract suite runs
+//!   against every backend.
 //! - [`library`] is the media library: users' movies, shows and episodes, each assigned
 //!   to a file inside a torrent (added through the engine when new).
+//! - [`catalog`] is the torrent catalog: published `.torrent` files with full-text
+//!   search (a tantivy index rebuilt from the store when needed), comments, downloads
+//!   announcing to this server's tracker, and adding to one's downloads via the engine.
 //! - [`auth`] hashes passwords, issues and checks tokens, throttles failed logins, and
 //!   runs two-factor login (TOTP codes and recovery codes).
 //! - [`cache`] holds short-lived shared state (the login limiter, revoked access tokens,
@@ -36,7 +40,8 @@
 //!   listener and owns graceful shutdown.
 //!
 //! Dependencies point inward: `api` and `gateway` use `engine`, `auth`, `store`,
-//! `library` and `events` through `app::Services`; `library` uses `engine` and `store`;
+//! `library`, `catalog` and `events` through `app::Services`; `library` and `catalog` use
+//! `engine` and `store`;
 //! nothing uses `api` or `gateway`.
 
 // `json!` of a qBittorrent torrent object (50 fields) needs more than the default 128.
@@ -46,6 +51,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod dav;
 pub mod engine;

@@ -4,6 +4,7 @@
 
 mod app_passwords;
 pub(crate) mod auth;
+mod catalog;
 pub mod error;
 pub mod extract;
 mod graphql;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(stream::router())
         .merge(manage::router())
         .merge(library::router())
+        .merge(catalog::router())
         .merge(qbt::router())
         .merge(metadata::router())
         .merge(system::router())

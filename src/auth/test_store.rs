@@ -355,6 +355,50 @@ impl Store for MemStore {
     async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool> {
         Ok(self.two_factor.lock().unwrap().remove(user_id).is_some())
     }
+
+    async fn insert_catalog_entry(
+        &self,
+        _: &crate::store::CatalogEntry,
+        _: &[u8],
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn catalog_entry(&self, _: &str) -> StoreResult<Option<crate::store::CatalogEntry>> {
+        Ok(None)
+    }
+    async fn catalog_entry_by_hash(
+        &self,
+        _: &InfoHash,
+    ) -> StoreResult<Option<crate::store::CatalogEntry>> {
+        Ok(None)
+    }
+    async fn catalog_torrent(&self, _: &str) -> StoreResult<Option<bytes::Bytes>> {
+        Ok(None)
+    }
+    async fn list_catalog(
+        &self,
+        _: &crate::store::CatalogQuery,
+    ) -> StoreResult<crate::store::CatalogPage> {
+        Ok(Default::default())
+    }
+    async fn catalog_info_hashes(&self) -> StoreResult<Vec<InfoHash>> {
+        Ok(Vec::new())
+    }
+    async fn delete_catalog_entry(&self, _: &str) -> StoreResult<bool> {
+        Ok(false)
+    }
+    async fn add_catalog_comment(&self, _: &crate::store::CatalogComment) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn catalog_comment(&self, _: &str) -> StoreResult<Option<crate::store::CatalogComment>> {
+        Ok(None)
+    }
+    async fn catalog_comments(&self, _: &str) -> StoreResult<Vec<crate::store::CatalogComment>> {
+        Ok(Vec::new())
+    }
+    async fn delete_catalog_comment(&self, _: &str) -> StoreResult<bool> {
+        Ok(false)
+    }
 }
 
 // This whole module is test-only (`#[cfg(test)] mod test_store`).

@@ -9,6 +9,7 @@
 //! loopback or private ones only when allowed. Trackers get the same policy ([`trackers`]).
 
 mod address;
+pub mod announce;
 mod bencode;
 pub mod trackers;
 

@@ -24,6 +24,12 @@ pub mod two_factor;
 
 use uuid::Uuid;
 
+mod catalog;
+pub use catalog::{
+    catalog_comments_and_delete, catalog_duplicate_hash_conflicts, catalog_insert_and_get,
+    catalog_list_pages_newest_first,
+};
+
 use super::{
     Assignment, Commit, Consumed, MediaItem, MediaKind, Millis, OutboxRecord, Priority,
     RefreshToken, Role, Store, StoreError,
@@ -81,6 +87,10 @@ pub async fn run_all_with(store: &dyn Store, traits: Traits) {
     tracker::passkey_replace_retires_the_old(store).await;
     tracker::transfers_add_up_per_user(store).await;
     two_factor::run_all(store).await;
+    catalog_insert_and_get(store).await;
+    catalog_duplicate_hash_conflicts(store).await;
+    catalog_list_pages_newest_first(store).await;
+    catalog_comments_and_delete(store).await;
 }
 
 // --- helpers -----------------------------------------------------------------------------

@@ -7,8 +7,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{
-    Commit, Consumed, DynStore, InfoHash, MediaItem, Millis, OutboxRecord, RefreshToken,
-    ResumeRecord, Store, StoreResult, TorrentRecord, TwoFactor, User,
+    CatalogComment, CatalogEntry, CatalogPage, CatalogQuery, Commit, Consumed, DynStore, InfoHash,
+    MediaItem, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store, StoreResult, TorrentRecord,
+    TwoFactor, User,
 };
 
 pub struct MeteredStore {
@@ -213,5 +214,55 @@ impl Store for MeteredStore {
     }
     async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool> {
         timed("delete_two_factor", self.inner.delete_two_factor(user_id)).await
+    }
+
+    async fn insert_catalog_entry(&self, entry: &CatalogEntry, torrent: &[u8]) -> StoreResult<()> {
+        timed(
+            "insert_catalog_entry",
+            self.inner.insert_catalog_entry(entry, torrent),
+        )
+        .await
+    }
+    async fn catalog_entry(&self, id: &str) -> StoreResult<Option<CatalogEntry>> {
+        timed("catalog_entry", self.inner.catalog_entry(id)).await
+    }
+    async fn catalog_entry_by_hash(&self, hash: &InfoHash) -> StoreResult<Option<CatalogEntry>> {
+        timed(
+            "catalog_entry_by_hash",
+            self.inner.catalog_entry_by_hash(hash),
+        )
+        .await
+    }
+    async fn catalog_torrent(&self, id: &str) -> StoreResult<Option<bytes::Bytes>> {
+        timed("catalog_torrent", self.inner.catalog_torrent(id)).await
+    }
+    async fn list_catalog(&self, query: &CatalogQuery) -> StoreResult<CatalogPage> {
+        timed("list_catalog", self.inner.list_catalog(query)).await
+    }
+    async fn catalog_info_hashes(&self) -> StoreResult<Vec<InfoHash>> {
+        timed("catalog_info_hashes", self.inner.catalog_info_hashes()).await
+    }
+    async fn delete_catalog_entry(&self, id: &str) -> StoreResult<bool> {
+        timed("delete_catalog_entry", self.inner.delete_catalog_entry(id)).await
+    }
+    async fn add_catalog_comment(&self, comment: &CatalogComment) -> StoreResult<()> {
+        timed(
+            "add_catalog_comment",
+            self.inner.add_catalog_comment(comment),
+        )
+        .await
+    }
+    async fn catalog_comment(&self, id: &str) -> StoreResult<Option<CatalogComment>> {
+        timed("catalog_comment", self.inner.catalog_comment(id)).await
+    }
+    async fn catalog_comments(&self, entry_id: &str) -> StoreResult<Vec<CatalogComment>> {
+        timed("catalog_comments", self.inner.catalog_comments(entry_id)).await
+    }
+    async fn delete_catalog_comment(&self, id: &str) -> StoreResult<bool> {
+        timed(
+            "delete_catalog_comment",
+            self.inner.delete_catalog_comment(id),
+        )
+        .await
     }
 }

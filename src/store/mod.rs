@@ -1,5 +1,5 @@
 //! Persistence: users, refresh tokens, torrents, their events, fast-resume data, the
-//! media library and users' two-factor state.
+//! media library, users' two-factor state and the torrent catalog.
 //!
 //! [`Store`] is the one interface the rest of the server uses. The embedded default is
 //! [`SqliteStore`] (a single file under `DATA_DIR`); other backends (MongoDB) implement
@@ -9,6 +9,7 @@
 //! The store holds plain records; it knows nothing about librqbit, HTTP or tokens'
 //! cryptography (it only ever sees hashes of refresh tokens).
 
+mod catalog;
 pub mod contract;
 mod media;
 mod metered;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::InfoHash;
 
+pub use catalog::{CatalogComment, CatalogEntry, CatalogFile, CatalogPage, CatalogQuery};
 pub use media::{Assignment, MediaItem, MediaKind};
 pub use metered::MeteredStore;
 pub use mongo::MongoStore;
@@ -509,4 +511,30 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the user's two-factor state (enabled or pending) and recovery codes;
     /// returns whether there was any.
     async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool>;
+    // --- torrent catalog ---------------------------------------------------------------
+
+    /// Inserts a catalog entry with its `.torrent` file. `Conflict` (nothing written)
+    /// when its info hash or id is in the catalog already.
+    async fn insert_catalog_entry(&self, entry: &CatalogEntry, torrent: &[u8]) -> StoreResult<()>;
+    async fn catalog_entry(&self, id: &str) -> StoreResult<Option<CatalogEntry>>;
+    async fn catalog_entry_by_hash(
+        &self,
+        info_hash: &InfoHash,
+    ) -> StoreResult<Option<CatalogEntry>>;
+    /// The `.torrent` file of an entry, byte for byte as inserted.
+    async fn catalog_torrent(&self, id: &str) -> StoreResult<Option<bytes::Bytes>>;
+    /// A page of entries, newest first (by `created_at`, ties broken by id, descending),
+    /// and how many match the query's category in all.
+    async fn list_catalog(&self, query: &CatalogQuery) -> StoreResult<CatalogPage>;
+    /// The info hash of every entry (in no particular order).
+    async fn catalog_info_hashes(&self) -> StoreResult<Vec<InfoHash>>;
+    /// Deletes an entry and its comments; returns whether the entry existed.
+    async fn delete_catalog_entry(&self, id: &str) -> StoreResult<bool>;
+    /// Inserts a comment. `Conflict` if its id exists.
+    async fn add_catalog_comment(&self, comment: &CatalogComment) -> StoreResult<()>;
+    async fn catalog_comment(&self, id: &str) -> StoreResult<Option<CatalogComment>>;
+    /// An entry's comments, oldest first (by `created_at`, ties broken by id).
+    async fn catalog_comments(&self, entry_id: &str) -> StoreResult<Vec<CatalogComment>>;
+    /// Deletes a comment; returns whether it existed.
+    async fn delete_catalog_comment(&self, id: &str) -> StoreResult<bool>;
 }

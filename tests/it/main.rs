@@ -4,6 +4,8 @@ mod support;
 
 mod api_auth;
 mod bad_input;
+mod catalog;
+mod catalog_download;
 
 mod binary;
 mod crash;

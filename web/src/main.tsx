@@ -1,6 +1,7 @@
 // The dashboard: sign-in, then the shell (header, navigation, connection indicator)
 // around the view the URL's hash names. Routes: #/ list, #/torrent/<hash> details,
-// #/library, #/overview, #/security (two-factor login), #/admin. Room is left in the navigation for views to come.
+// #/library, #/catalog (and #/catalog/<id>), #/overview, #/security (two-factor login),
+// #/admin. Room is left in the navigation for views to come.
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -11,6 +12,7 @@ import { store, useStore } from './store';
 import './styles.css';
 import { AddDialog } from './views/add';
 import { Admin } from './views/admin';
+import { Catalog, CatalogEntry } from './views/catalog';
 import { TorrentDetails } from './views/details';
 import { Library } from './views/library';
 import { TorrentList } from './views/list';
@@ -79,8 +81,12 @@ function Shell({ session: s }: { session: Session }) {
 
   const route = hash.slice(1);
   const detail = /^\/torrent\/([0-9a-f]{40})$/.exec(route);
+  const entry = /^\/catalog\/([0-9a-zA-Z-]{1,64})$/.exec(route);
+  const inCatalog = route === '/catalog' || !!entry;
   let view;
   if (detail) view = <TorrentDetails hash={detail[1]} />;
+  else if (entry) view = <CatalogEntry id={entry[1]} />;
+  else if (route === '/catalog') view = <Catalog />;
   else if (route === '/overview') view = <Overview />;
   else if (route === '/library') view = <Library />;
   else if (route === '/security') view = <Security />;
@@ -95,8 +101,9 @@ function Shell({ session: s }: { session: Session }) {
       <header class="top">
         <a class="brand" href="#/">TorrentEdge</a>
         <nav aria-label="Main">
-          {link('#/', 'Torrents', !detail && !['/overview', '/admin', '/library', '/security'].includes(route))}
+          {link('#/', 'Torrents', !detail && !inCatalog && !['/overview', '/admin', '/library', '/security'].includes(route))}
           {link('#/library', 'Library', route === '/library')}
+          {link('#/catalog', 'Catalog', inCatalog)}
           {link('#/overview', 'Overview', route === '/overview')}
           {link('#/security', 'Security', route === '/security')}
           {s.role === 'admin' && link('#/admin', 'Admin', route === '/admin')}

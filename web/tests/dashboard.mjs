@@ -333,6 +333,35 @@ try {
     `the movie assigned from the page is in REST (${filePath})`);
   await shots(page, 'library');
 
+  // 9b. The catalog: a .torrent published from the page, suggested and found by search,
+  // its details with files, swarm counts and a comment.
+  await page.getByRole('link', { name: 'Catalog' }).click();
+  await page.locator('#catalog-title').waitFor();
+  const publish = page.getByRole('form', { name: 'Publish a torrent' });
+  await publish.getByLabel('Torrent file').setInputFiles(FILE);
+  await publish.getByLabel('Title', { exact: true }).fill('Dashboard Catalog Test');
+  await publish.getByLabel('Description').fill('published from the browser');
+  await publish.getByLabel('Tags').fill('e2e, browser');
+  await publish.getByRole('button', { name: 'Publish' }).click();
+  await page.locator('.catalog-entries li', { hasText: 'Dashboard Catalog Test' }).waitFor();
+  const searchBox = page.getByLabel('Search the catalog');
+  await searchBox.fill('dashboard cat');
+  await page.getByRole('list', { name: 'Suggestions' }).getByRole('button', { name: 'Dashboard Catalog Test' }).waitFor();
+  await searchBox.fill('browser');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.getByText('1 matching “browser”').waitFor();
+  await page.getByRole('link', { name: 'Dashboard Catalog Test' }).click();
+  await page.locator('#entry-title', { hasText: 'Dashboard Catalog Test' }).waitFor();
+  await page.locator('[data-count="seeders"]').waitFor();
+  check((await page.locator('ul.files li').count()) > 0, 'the catalog entry lists its files');
+  check((await page.getByRole('button', { name: 'Download .torrent' }).count()) === 1, 'the entry offers its .torrent');
+  await page.getByLabel('Comment', { exact: true }).fill('looks good');
+  await page.getByRole('button', { name: 'Comment', exact: true }).click();
+  await page.locator('ul.comments li', { hasText: 'looks good' }).waitFor();
+  const published = (await rest('GET', '/api/catalog/search?q=browser')).body;
+  check(published.total === 1 && published.entries[0].infoHash === FILE_HASH, 'the entry published from the page is in REST');
+  await shots(page, 'catalog');
+
   // 9. Overview and admin views render; screenshots of the list.
   await page.getByRole('link', { name: 'Overview' }).click();
   await page.locator('#overview-title').waitFor();

@@ -45,6 +45,7 @@ pub const DOCS_PATH: &str = "/api/docs";
         (name = "metadata", description = "A magnet's metadata without downloading content"),
         (name = "system", description = "Health, statistics, settings, Prometheus metrics"),
         (name = "tracker", description = "The caller's account on the built-in BitTorrent tracker (announce and scrape themselves are the BitTorrent protocol at /announce and /scrape)"),
+        (name = "catalog", description = "Published torrents: browse, full-text search, details with live swarm counts, download, comments, add to downloads"),
         (name = "graphql", description = "GraphQL over the same data, with the same token"),
         (name = "qbittorrent", description = "qBittorrent WebUI API v2 (form or query parameters, `SID` cookie, plain-text answers)"),
     )
@@ -78,6 +79,7 @@ fn parts() -> Vec<Document> {
         super::metrics::Doc::openapi(),
         super::qbt::doc(),
         super::tracker::Doc::openapi(),
+        super::catalog::Doc::openapi(),
         super::graphql::Doc::openapi(),
     ]
 }

@@ -354,4 +354,48 @@ impl Store for Flaky {
     async fn delete_two_factor(&self, u: &str) -> StoreResult<bool> {
         self.inner.delete_two_factor(u).await
     }
+
+    async fn insert_catalog_entry(
+        &self,
+        e: &crate::store::CatalogEntry,
+        t: &[u8],
+    ) -> StoreResult<()> {
+        self.inner.insert_catalog_entry(e, t).await
+    }
+    async fn catalog_entry(&self, id: &str) -> StoreResult<Option<crate::store::CatalogEntry>> {
+        self.inner.catalog_entry(id).await
+    }
+    async fn catalog_entry_by_hash(
+        &self,
+        h: &InfoHash,
+    ) -> StoreResult<Option<crate::store::CatalogEntry>> {
+        self.inner.catalog_entry_by_hash(h).await
+    }
+    async fn catalog_torrent(&self, id: &str) -> StoreResult<Option<bytes::Bytes>> {
+        self.inner.catalog_torrent(id).await
+    }
+    async fn list_catalog(
+        &self,
+        q: &crate::store::CatalogQuery,
+    ) -> StoreResult<crate::store::CatalogPage> {
+        self.inner.list_catalog(q).await
+    }
+    async fn catalog_info_hashes(&self) -> StoreResult<Vec<InfoHash>> {
+        self.inner.catalog_info_hashes().await
+    }
+    async fn delete_catalog_entry(&self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_catalog_entry(id).await
+    }
+    async fn add_catalog_comment(&self, c: &crate::store::CatalogComment) -> StoreResult<()> {
+        self.inner.add_catalog_comment(c).await
+    }
+    async fn catalog_comment(&self, id: &str) -> StoreResult<Option<crate::store::CatalogComment>> {
+        self.inner.catalog_comment(id).await
+    }
+    async fn catalog_comments(&self, id: &str) -> StoreResult<Vec<crate::store::CatalogComment>> {
+        self.inner.catalog_comments(id).await
+    }
+    async fn delete_catalog_comment(&self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_catalog_comment(id).await
+    }
 }

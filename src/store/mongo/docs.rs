@@ -79,7 +79,7 @@ pub(super) fn flag(d: &Document, key: &str) -> StoreResult<bool> {
     }
 }
 
-fn bytes(d: &Document, key: &str) -> StoreResult<Vec<u8>> {
+pub(super) fn bytes(d: &Document, key: &str) -> StoreResult<Vec<u8>> {
     match d.get(key) {
         Some(Bson::Binary(b)) => Ok(b.bytes.clone()),
         other => Err(corrupt(format!("{key} is not binary: {other:?}"))),
@@ -93,7 +93,7 @@ fn opt_bytes(d: &Document, key: &str) -> StoreResult<Option<Vec<u8>>> {
     }
 }
 
-fn binary(b: &[u8]) -> Bson {
+pub(super) fn binary(b: &[u8]) -> Bson {
     Bson::Binary(Binary {
         subtype: BinarySubtype::Generic,
         bytes: b.to_vec(),

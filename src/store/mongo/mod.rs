@@ -8,8 +8,9 @@
 //! `meta` (the schema version, the settings and the commit journal), `resume`
 //! (`_id` = info hash: fast-resume records, each one document replaced whole),
 //! `media` (`_id` = item id: the media library, see [`media`]), the tracker's
-//! `passkeys` and `tracker_transfers` (`_id` = user id, see [`tracker`]) and
-//! `two_factor` (`_id` = user id: two-factor state, see [`two_factor`]).
+//! `passkeys` and `tracker_transfers` (`_id` = user id, see [`tracker`]),
+//! `two_factor` (`_id` = user id: two-factor state, see [`two_factor`]), and `catalog`
+//! and `catalog_comments` (the torrent catalog, see [`catalog`]).
 //!
 //! How each guarantee of the [`Store`] contract is kept without multi-document
 //! transactions (they need a replica set):
@@ -26,6 +27,7 @@
 //! fails (503 `store_unavailable` at the API) instead of hanging, and the driver
 //! reconnects on its own when the server is back.
 
+mod catalog;
 mod docs;
 mod journal;
 mod media;
@@ -44,8 +46,9 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{
-    Commit, Consumed, MediaItem, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
-    StoreError, StoreResult, TorrentRecord, TwoFactor, User,
+    CatalogComment, CatalogEntry, CatalogPage, CatalogQuery, Commit, Consumed, MediaItem, Millis,
+    OutboxRecord, RefreshToken, ResumeRecord, Store, StoreError, StoreResult, TorrentRecord,
+    TwoFactor, User,
 };
 use crate::InfoHash;
 
@@ -69,6 +72,7 @@ pub struct MongoStore {
     passkeys: Collection<Document>,
     transfers: Collection<Document>,
     two_factor: Collection<Document>,
+    catalog: catalog::Collections,
     journal: journal::Journal,
 }
 
@@ -103,6 +107,10 @@ impl MongoStore {
         let (outbox, meta, resume) = (c("outbox"), c("meta"), c("resume"));
         let (media, two_factor) = (c("media"), c("two_factor"));
         let (passkeys, transfers) = (c("passkeys"), c("tracker_transfers"));
+        let catalog = catalog::Collections {
+            entries: c("catalog"),
+            comments: c("catalog_comments"),
+        };
         ping(&db).await?;
         migrate(&db, &meta).await?;
         let journal =
@@ -119,6 +127,7 @@ impl MongoStore {
             passkeys,
             transfers,
             two_factor,
+            catalog,
             journal,
         })
     }
@@ -174,6 +183,20 @@ async fn migrate(db: &Database, meta: &Collection<Document>) -> StoreResult<()> 
         (
             "passkeys",
             index(doc! { "passkey": 1 }, Some(unique.clone())),
+        ),
+        (
+            "catalog",
+            index(doc! { "infoHash": 1 }, Some(unique.clone())),
+        ),
+        // Not `_id` in it: the nx-27017 test server cannot index `_id` in a compound key.
+        ("catalog", index(doc! { "createdAt": -1 }, None)),
+        (
+            "catalog",
+            index(doc! { "category": 1, "createdAt": -1 }, None),
+        ),
+        (
+            "catalog_comments",
+            index(doc! { "entryId": 1, "createdAt": 1 }, None),
         ),
     ];
     for (collection, model) in indexes {
@@ -546,5 +569,54 @@ impl Store for MongoStore {
 
     async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool> {
         two_factor::delete(&self.two_factor, user_id).await
+    }
+
+    async fn insert_catalog_entry(&self, entry: &CatalogEntry, torrent: &[u8]) -> StoreResult<()> {
+        self.catalog.insert(entry, torrent).await
+    }
+
+    async fn catalog_entry(&self, id: &str) -> StoreResult<Option<CatalogEntry>> {
+        self.catalog.find(doc! { "_id": id }).await
+    }
+
+    async fn catalog_entry_by_hash(
+        &self,
+        info_hash: &InfoHash,
+    ) -> StoreResult<Option<CatalogEntry>> {
+        self.catalog
+            .find(doc! { "infoHash": info_hash.to_string() })
+            .await
+    }
+
+    async fn catalog_torrent(&self, id: &str) -> StoreResult<Option<bytes::Bytes>> {
+        self.catalog.torrent(id).await
+    }
+
+    async fn list_catalog(&self, query: &CatalogQuery) -> StoreResult<CatalogPage> {
+        self.catalog.list(query).await
+    }
+
+    async fn catalog_info_hashes(&self) -> StoreResult<Vec<InfoHash>> {
+        self.catalog.info_hashes().await
+    }
+
+    async fn delete_catalog_entry(&self, id: &str) -> StoreResult<bool> {
+        self.catalog.delete(id).await
+    }
+
+    async fn add_catalog_comment(&self, comment: &CatalogComment) -> StoreResult<()> {
+        self.catalog.add_comment(comment).await
+    }
+
+    async fn catalog_comment(&self, id: &str) -> StoreResult<Option<CatalogComment>> {
+        self.catalog.comment(id).await
+    }
+
+    async fn catalog_comments(&self, entry_id: &str) -> StoreResult<Vec<CatalogComment>> {
+        self.catalog.comments(entry_id).await
+    }
+
+    async fn delete_catalog_comment(&self, id: &str) -> StoreResult<bool> {
+        self.catalog.delete_comment(id).await
     }
 }

@@ -4,7 +4,8 @@
 //! connection settings (WAL, `synchronous=NORMAL`, foreign keys, busy timeout); [`rows`]
 //! maps rows to the store's records and holds the user and token queries; [`torrents`]
 //! holds the one durable step ([`Store::commit`]) and the outbox; [`media`] holds the
-//! media library; [`two_factor`] holds users' two-factor state. This file is the bridge that runs blocking SQLite calls off the async
+//! media library; [`two_factor`] holds users' two-factor state and [`catalog`] the
+//! torrent catalog. This file is the bridge that runs blocking SQLite calls off the async
 //! runtime's worker threads.
 //!
 //! # Durability
@@ -21,6 +22,7 @@
 //! committed; it is raised in the same transaction as the events, so a seq at or below
 //! it is refused for good, also after its event left the outbox.
 
+mod catalog;
 mod media;
 mod resume;
 mod rows;
@@ -40,8 +42,9 @@ use rusqlite::{Connection, ffi};
 use crate::InfoHash;
 
 use super::{
-    Commit, Consumed, MediaItem, Millis, OutboxRecord, RefreshToken, ResumeRecord, Store,
-    StoreError, StoreResult, TorrentRecord, TwoFactor, User,
+    CatalogComment, CatalogEntry, CatalogPage, CatalogQuery, Commit, Consumed, MediaItem, Millis,
+    OutboxRecord, RefreshToken, ResumeRecord, Store, StoreError, StoreResult, TorrentRecord,
+    TwoFactor, User,
 };
 
 /// A [`Store`] on one SQLite database (a file, or memory for tests).
@@ -410,5 +413,65 @@ impl Store for SqliteStore {
     async fn delete_two_factor(&self, user_id: &str) -> StoreResult<bool> {
         let user = user_id.to_owned();
         self.call(move |c| two_factor::delete(c, &user)).await
+    }
+
+    async fn insert_catalog_entry(&self, entry: &CatalogEntry, torrent: &[u8]) -> StoreResult<()> {
+        let (entry, torrent) = (entry.clone(), torrent.to_vec());
+        self.call(move |c| catalog::insert(c, &entry, &torrent))
+            .await
+    }
+
+    async fn catalog_entry(&self, id: &str) -> StoreResult<Option<CatalogEntry>> {
+        let id = id.to_owned();
+        self.call(move |c| catalog::get(c, "id", &id)).await
+    }
+
+    async fn catalog_entry_by_hash(
+        &self,
+        info_hash: &InfoHash,
+    ) -> StoreResult<Option<CatalogEntry>> {
+        let hash = info_hash.to_string();
+        self.call(move |c| catalog::get(c, "info_hash", &hash))
+            .await
+    }
+
+    async fn catalog_torrent(&self, id: &str) -> StoreResult<Option<bytes::Bytes>> {
+        let id = id.to_owned();
+        let found = self.call(move |c| catalog::torrent(c, &id)).await?;
+        Ok(found.map(bytes::Bytes::from))
+    }
+
+    async fn list_catalog(&self, query: &CatalogQuery) -> StoreResult<CatalogPage> {
+        let query = query.clone();
+        self.call(move |c| catalog::list(c, &query)).await
+    }
+
+    async fn catalog_info_hashes(&self) -> StoreResult<Vec<InfoHash>> {
+        self.call(catalog::info_hashes).await
+    }
+
+    async fn delete_catalog_entry(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.call(move |c| catalog::delete(c, &id)).await
+    }
+
+    async fn add_catalog_comment(&self, comment: &CatalogComment) -> StoreResult<()> {
+        let comment = comment.clone();
+        self.call(move |c| catalog::add_comment(c, &comment)).await
+    }
+
+    async fn catalog_comment(&self, id: &str) -> StoreResult<Option<CatalogComment>> {
+        let id = id.to_owned();
+        self.call(move |c| catalog::comment(c, &id)).await
+    }
+
+    async fn catalog_comments(&self, entry_id: &str) -> StoreResult<Vec<CatalogComment>> {
+        let id = entry_id.to_owned();
+        self.call(move |c| catalog::comments(c, &id)).await
+    }
+
+    async fn delete_catalog_comment(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.call(move |c| catalog::delete_comment(c, &id)).await
     }
 }

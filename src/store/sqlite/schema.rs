@@ -19,6 +19,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Append new steps; never edit a step that has shipped.
 pub(super) const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+    SCHEMA_V9,
 ];
 
 /// Version 1: users, refresh tokens and torrents.
@@ -177,6 +178,36 @@ CREATE TABLE recovery_codes (
     digest  TEXT NOT NULL,
     PRIMARY KEY (user_id, digest)
 ) STRICT;
+";
+
+/// Version 9: the torrent catalog. `tags` and `files` are JSON arrays (read whole,
+/// never queried into); the `.torrent` file is kept in `torrent` byte for byte. A
+/// comment goes with its entry (`ON DELETE CASCADE`).
+const SCHEMA_V9: &str = "
+CREATE TABLE catalog (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    info_hash   TEXT    NOT NULL UNIQUE,
+    title       TEXT    NOT NULL,
+    description TEXT    NOT NULL,
+    category    TEXT,
+    tags        TEXT    NOT NULL DEFAULT '[]',
+    uploader_id TEXT    NOT NULL REFERENCES users (id),
+    created_at  INTEGER NOT NULL,
+    total_bytes INTEGER NOT NULL CHECK (total_bytes >= 0),
+    files       TEXT    NOT NULL DEFAULT '[]',
+    torrent     BLOB    NOT NULL
+) STRICT;
+CREATE INDEX catalog_by_created ON catalog (created_at, id);
+CREATE INDEX catalog_by_category ON catalog (category, created_at, id);
+
+CREATE TABLE catalog_comments (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    entry_id   TEXT    NOT NULL REFERENCES catalog (id) ON DELETE CASCADE,
+    author_id  TEXT    NOT NULL REFERENCES users (id),
+    body       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX catalog_comments_by_entry ON catalog_comments (entry_id, created_at, id);
 ";
 
 // --- connection setup and migrations ----------------------------------------------------

@@ -450,3 +450,22 @@ async fn a_version_5_database_gains_the_library() {
         schema::MIGRATIONS.len()
     );
 }
+
+#[tokio::test]
+async fn a_database_from_before_the_catalog_gains_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.sqlite");
+    {
+        let mut raw = Connection::open(&path).expect("raw open");
+        let tx = raw.transaction().expect("tx");
+        for sql in &schema::MIGRATIONS[..7] {
+            tx.execute_batch(sql).expect("schema");
+        }
+        tx.pragma_update(None, "user_version", 7).expect("version");
+        rows::insert_user(&tx, &sample_user()).expect("user");
+        tx.commit().expect("commit");
+    }
+    let store = SqliteStore::open(&path).expect("open v7");
+    assert_eq!(store.catalog_info_hashes().await.expect("hashes"), vec![]);
+    crate::store::contract::catalog_insert_and_get(&store).await;
+}
