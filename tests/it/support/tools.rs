@@ -103,7 +103,7 @@ where
 
 /// Fails (with the program's log) if `child` has already exited: waiting for a
 /// port that will never open would only turn a clear crash into a timeout.
-fn ensure_running(child: &mut Child, program: &str, log: &Path) -> Result<(), String> {
+pub fn ensure_running(child: &mut Child, program: &str, log: &Path) -> Result<(), String> {
     match child.try_wait() {
         Ok(None) => Ok(()),
         Ok(Some(status)) => panic!(
@@ -138,13 +138,13 @@ pub fn read_log(path: &Path) -> String {
 
 /// Stdout and stderr of a child, both appended to the same file so the
 /// interleaving matches what the program did.
-fn log_stdio(path: &Path) -> (Stdio, Stdio) {
+pub fn log_stdio(path: &Path) -> (Stdio, Stdio) {
     let file = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     let clone = file.try_clone().expect("clone log file handle");
     (Stdio::from(file), Stdio::from(clone))
 }
 
-async fn tcp_accepts(addr: SocketAddr) -> Result<(), String> {
+pub async fn tcp_accepts(addr: SocketAddr) -> Result<(), String> {
     tokio::net::TcpStream::connect(addr)
         .await
         .map(drop)
@@ -154,9 +154,21 @@ async fn tcp_accepts(addr: SocketAddr) -> Result<(), String> {
 /// Builds `torrent_out` over `content` (a file or a directory) with 32 KiB pieces
 /// announcing to `announce`, and returns its info hash (hex, lower-case).
 pub fn mktorrent(announce: &str, content: &Path, torrent_out: &Path) -> String {
+    mktorrent_with(announce, content, torrent_out, &["-l", "15"])
+}
+
+/// [`mktorrent`] with mktorrent's own options instead of the 32 KiB pieces (`-l N` for
+/// 2^N-byte pieces, `-p` for the private flag).
+///
+/// The announce URL is outside the info dictionary, so the same content, options and
+/// name give the same info hash whatever `announce` is: a private tracker's per-user
+/// torrents (one passkey each) are one swarm.
+pub fn mktorrent_with(announce: &str, content: &Path, torrent_out: &Path, opts: &[&str]) -> String {
     let program = require_tool("mktorrent");
     let output = std::process::Command::new(program)
-        .args(["-a", announce, "-l", "15", "-o"])
+        .args(["-a", announce])
+        .args(opts)
+        .arg("-o")
         .arg(torrent_out)
         .arg(content)
         .output()
@@ -525,6 +537,29 @@ impl Drop for Opentracker {
     }
 }
 
+/// Asks `child` to stop with SIGTERM, as a service manager or a user's `kill` does (so a
+/// BitTorrent client sends its `event=stopped` announces), and waits for it to exit.
+pub async fn terminate(child: &mut Child, program: &str, timeout: Duration) -> Result<(), String> {
+    let Some(pid) = child.id() else {
+        return Ok(()); // already reaped
+    };
+    // The shell's builtin `kill`: the standalone binary is missing from minimal images.
+    let status = std::process::Command::new("sh")
+        .args(["-c", "kill -TERM \"$1\"", "sh", &pid.to_string()])
+        .status()
+        .map_err(|e| format!("run sh to send SIGTERM to {program}: {e}"))?;
+    if !status.success() {
+        return Err(format!("sending SIGTERM to {program} failed: {status}"));
+    }
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("waiting for {program} to exit: {e}")),
+        Err(_) => Err(format!(
+            "{program} did not exit within {timeout:?} of SIGTERM"
+        )),
+    }
+}
+
 /// Ok if a tracker answer is not a bencoded failure.
 fn authorised(body: &[u8]) -> Result<(), String> {
     if body.first() != Some(&b'd') {
@@ -544,7 +579,7 @@ fn authorised(body: &[u8]) -> Result<(), String> {
 
 /// An error with all its causes: reqwest's own message ("error sending request")
 /// leaves out the part that says what went wrong.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -625,6 +660,7 @@ impl Aria2Seeder {
                 // Plain, event-only log output for failure messages.
                 "--enable-color=false",
                 "--summary-interval=0",
+                "--show-console-readout=false",
                 "--console-log-level=notice",
             ])
             .args(extra)
@@ -665,6 +701,17 @@ impl Aria2Seeder {
 
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("aria2c.log")
+    }
+}
+
+impl Aria2Seeder {
+    /// Stops aria2c the way a user does (SIGTERM), so it sends its last announce
+    /// (`event=stopped`, with its final counters) before it exits.
+    pub async fn stop(mut self) {
+        let log = self.log_path();
+        if let Err(e) = terminate(&mut self.child, "aria2c", Duration::from_secs(30)).await {
+            panic!("{e}\naria2c output:\n{}", read_log(&log));
+        }
     }
 }
 
