@@ -20,8 +20,11 @@ use tokio::process::{Child, Command};
 
 use super::tools::{
     READY_TIMEOUT, ensure_running, error_chain, free_port, log_stdio, read_log, require_tool,
-    terminate, wait_until,
+    signal_and_wait, wait_until,
 };
+
+/// libtorrent waits a few seconds for trackers to answer its `stopped` announces.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Qbittorrent {
     // Declared before `dir` so the process is killed before its profile is deleted.
@@ -197,8 +200,8 @@ impl Qbittorrent {
     /// Stops qbittorrent-nox gracefully (SIGTERM), which makes libtorrent send each
     /// tracker its `event=stopped` announce with the final counters before it exits.
     pub async fn stop(mut self) {
-        if let Err(e) = terminate(&mut self.child, "qbittorrent-nox", Duration::from_secs(60)).await
-        {
+        let stopped = signal_and_wait(&mut self.child, "qbittorrent-nox", "TERM", STOP_TIMEOUT);
+        if let Err(e) = stopped.await {
             panic!("{e}\n{}", self.log());
         }
     }

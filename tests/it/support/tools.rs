@@ -537,25 +537,32 @@ impl Drop for Opentracker {
     }
 }
 
-/// Asks `child` to stop with SIGTERM, as a service manager or a user's `kill` does (so a
-/// BitTorrent client sends its `event=stopped` announces), and waits for it to exit.
-pub async fn terminate(child: &mut Child, program: &str, timeout: Duration) -> Result<(), String> {
+/// Sends `child` the signal `sig` (`"INT"`, `"TERM"`) and waits for it to exit: how a
+/// test stops a BitTorrent client gracefully, so it sends its `event=stopped` announces.
+/// Which signal does that depends on the client (aria2c takes SIGTERM as an emergency
+/// shutdown and announces nothing; SIGINT is its graceful one).
+pub async fn signal_and_wait(
+    child: &mut Child,
+    program: &str,
+    sig: &str,
+    timeout: Duration,
+) -> Result<(), String> {
     let Some(pid) = child.id() else {
         return Ok(()); // already reaped
     };
     // The shell's builtin `kill`: the standalone binary is missing from minimal images.
     let status = std::process::Command::new("sh")
-        .args(["-c", "kill -TERM \"$1\"", "sh", &pid.to_string()])
+        .args(["-c", "kill -s \"$1\" \"$2\"", "sh", sig, &pid.to_string()])
         .status()
-        .map_err(|e| format!("run sh to send SIGTERM to {program}: {e}"))?;
+        .map_err(|e| format!("run sh to send SIG{sig} to {program}: {e}"))?;
     if !status.success() {
-        return Err(format!("sending SIGTERM to {program} failed: {status}"));
+        return Err(format!("sending SIG{sig} to {program} failed: {status}"));
     }
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!("waiting for {program} to exit: {e}")),
         Err(_) => Err(format!(
-            "{program} did not exit within {timeout:?} of SIGTERM"
+            "{program} did not exit within {timeout:?} of SIG{sig}"
         )),
     }
 }
@@ -705,11 +712,13 @@ impl Aria2Seeder {
 }
 
 impl Aria2Seeder {
-    /// Stops aria2c the way a user does (SIGTERM), so it sends its last announce
-    /// (`event=stopped`, with its final counters) before it exits.
+    /// Stops aria2c the way a user's Ctrl-C does (SIGINT, its graceful shutdown), so it
+    /// sends its last announce (`event=stopped`, with its final counters) before it
+    /// exits.
     pub async fn stop(mut self) {
         let log = self.log_path();
-        if let Err(e) = terminate(&mut self.child, "aria2c", Duration::from_secs(30)).await {
+        let stopped = signal_and_wait(&mut self.child, "aria2c", "INT", Duration::from_secs(30));
+        if let Err(e) = stopped.await {
             panic!("{e}\naria2c output:\n{}", read_log(&log));
         }
     }
