@@ -48,9 +48,11 @@ install_deps() {
     # prometheus: its promtool checks /metrics; redis-server: the Redis cache's tests
     # start their own on loopback; chromium: the dashboard's browser test; ffmpeg
     # (with ffprobe) makes and plays the streaming tests' videos; rclone is their
-    # WebDAV client.
+    # WebDAV client; qbittorrent-nox and transmission-cli are the real clients that meet
+    # through the built-in tracker.
     install_bittorrent_tools nginx:nginx-light promtool:prometheus redis-server:redis-server \
-        chromium:chromium ffmpeg:ffmpeg ffprobe:ffmpeg rclone:rclone
+        chromium:chromium ffmpeg:ffmpeg ffprobe:ffmpeg rclone:rclone \
+        qbittorrent-nox:qbittorrent-nox transmission-cli:transmission-cli
     stop_system_services nginx prometheus redis-server
 }
 

@@ -38,6 +38,7 @@ mod store_mongo;
 mod streaming;
 mod tools_selftest;
 mod torrent_options;
+mod tracker_clients;
 mod trackers;
 mod two_factor;
 mod webdav;

@@ -6,12 +6,14 @@ pub mod bencode;
 pub mod mongo;
 pub mod nginx;
 pub mod process;
+pub mod qbittorrent;
 pub mod redis;
 pub mod remote;
 pub mod sio;
 pub mod swarm;
 pub mod tansu;
 pub mod tools;
+pub mod transmission;
 
 use std::future::Future;
 use std::time::Duration;

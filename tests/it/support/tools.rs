@@ -103,7 +103,7 @@ where
 
 /// Fails (with the program's log) if `child` has already exited: waiting for a
 /// port that will never open would only turn a clear crash into a timeout.
-fn ensure_running(child: &mut Child, program: &str, log: &Path) -> Result<(), String> {
+pub fn ensure_running(child: &mut Child, program: &str, log: &Path) -> Result<(), String> {
     match child.try_wait() {
         Ok(None) => Ok(()),
         Ok(Some(status)) => panic!(
@@ -138,13 +138,13 @@ pub fn read_log(path: &Path) -> String {
 
 /// Stdout and stderr of a child, both appended to the same file so the
 /// interleaving matches what the program did.
-fn log_stdio(path: &Path) -> (Stdio, Stdio) {
+pub fn log_stdio(path: &Path) -> (Stdio, Stdio) {
     let file = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     let clone = file.try_clone().expect("clone log file handle");
     (Stdio::from(file), Stdio::from(clone))
 }
 
-async fn tcp_accepts(addr: SocketAddr) -> Result<(), String> {
+pub async fn tcp_accepts(addr: SocketAddr) -> Result<(), String> {
     tokio::net::TcpStream::connect(addr)
         .await
         .map(drop)
@@ -154,9 +154,21 @@ async fn tcp_accepts(addr: SocketAddr) -> Result<(), String> {
 /// Builds `torrent_out` over `content` (a file or a directory) with 32 KiB pieces
 /// announcing to `announce`, and returns its info hash (hex, lower-case).
 pub fn mktorrent(announce: &str, content: &Path, torrent_out: &Path) -> String {
+    mktorrent_with(announce, content, torrent_out, &["-l", "15"])
+}
+
+/// [`mktorrent`] with mktorrent's own options instead of the 32 KiB pieces (`-l N` for
+/// 2^N-byte pieces, `-p` for the private flag).
+///
+/// The announce URL is outside the info dictionary, so the same content, options and
+/// name give the same info hash whatever `announce` is: a private tracker's per-user
+/// torrents (one passkey each) are one swarm.
+pub fn mktorrent_with(announce: &str, content: &Path, torrent_out: &Path, opts: &[&str]) -> String {
     let program = require_tool("mktorrent");
     let output = std::process::Command::new(program)
-        .args(["-a", announce, "-l", "15", "-o"])
+        .args(["-a", announce])
+        .args(opts)
+        .arg("-o")
         .arg(torrent_out)
         .arg(content)
         .output()
@@ -525,6 +537,36 @@ impl Drop for Opentracker {
     }
 }
 
+/// Sends `child` the signal `sig` (`"INT"`, `"TERM"`) and waits for it to exit: how a
+/// test stops a BitTorrent client gracefully, so it sends its `event=stopped` announces.
+/// Which signal does that depends on the client (aria2c takes SIGTERM as an emergency
+/// shutdown and announces nothing; SIGINT is its graceful one).
+pub async fn signal_and_wait(
+    child: &mut Child,
+    program: &str,
+    sig: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let Some(pid) = child.id() else {
+        return Ok(()); // already reaped
+    };
+    // The shell's builtin `kill`: the standalone binary is missing from minimal images.
+    let status = std::process::Command::new("sh")
+        .args(["-c", "kill -s \"$1\" \"$2\"", "sh", sig, &pid.to_string()])
+        .status()
+        .map_err(|e| format!("run sh to send SIG{sig} to {program}: {e}"))?;
+    if !status.success() {
+        return Err(format!("sending SIG{sig} to {program} failed: {status}"));
+    }
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("waiting for {program} to exit: {e}")),
+        Err(_) => Err(format!(
+            "{program} did not exit within {timeout:?} of SIG{sig}"
+        )),
+    }
+}
+
 /// Ok if a tracker answer is not a bencoded failure.
 fn authorised(body: &[u8]) -> Result<(), String> {
     if body.first() != Some(&b'd') {
@@ -544,7 +586,7 @@ fn authorised(body: &[u8]) -> Result<(), String> {
 
 /// An error with all its causes: reqwest's own message ("error sending request")
 /// leaves out the part that says what went wrong.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -625,6 +667,7 @@ impl Aria2Seeder {
                 // Plain, event-only log output for failure messages.
                 "--enable-color=false",
                 "--summary-interval=0",
+                "--show-console-readout=false",
                 "--console-log-level=notice",
             ])
             .args(extra)
@@ -665,6 +708,19 @@ impl Aria2Seeder {
 
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("aria2c.log")
+    }
+}
+
+impl Aria2Seeder {
+    /// Stops aria2c the way a user's Ctrl-C does (SIGINT, its graceful shutdown), so it
+    /// sends its last announce (`event=stopped`, with its final counters) before it
+    /// exits.
+    pub async fn stop(mut self) {
+        let log = self.log_path();
+        let stopped = signal_and_wait(&mut self.child, "aria2c", "INT", Duration::from_secs(30));
+        if let Err(e) = stopped.await {
+            panic!("{e}\naria2c output:\n{}", read_log(&log));
+        }
     }
 }
 
