@@ -34,5 +34,6 @@ mod store_mongo;
 mod streaming;
 mod tools_selftest;
 mod torrent_options;
+mod tracker_protocol;
 mod trackers;
 mod webdav;
