@@ -36,13 +36,28 @@ fn refuse(msg: impl Into<String>) -> Refusal {
 }
 
 /// Each `key=value` pair, the value percent-decoded to bytes (`+` is a space, as in
-/// forms).
-fn pairs(query: &str) -> impl Iterator<Item = (String, Vec<u8>)> + '_ {
+/// forms). A `%` not followed by two hex digits refuses the whole query: a lenient
+/// decoder keeps it as it is, so `info_hash=%zz...` would name 20 bytes the client
+/// never meant, and announce them into some other swarm.
+fn pairs(query: &str) -> impl Iterator<Item = Result<(String, Vec<u8>), Refusal>> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         let key = percent_decode_str(k).decode_utf8_lossy().into_owned();
+        if !well_escaped(k) || !well_escaped(v) {
+            return Err(refuse(format!("invalid percent-encoding in {key}")));
+        }
         let value = v.replace('+', " ");
-        (key, percent_decode_str(&value).collect())
+        Ok((key, percent_decode_str(&value).collect()))
+    })
+}
+
+/// Every `%` starts an escape of two hex digits.
+fn well_escaped(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
     })
 }
 
@@ -60,7 +75,8 @@ fn number<T: std::str::FromStr>(name: &str, v: &[u8]) -> Result<T, Refusal> {
 
 pub fn parse_announce(query: &str) -> Result<AnnounceQuery, Refusal> {
     let mut fields: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (k, v) in pairs(query) {
+    for pair in pairs(query) {
+        let (k, v) = pair?;
         if k == "info_hash" && fields.contains_key("info_hash") {
             return Err(refuse("announce names one info_hash"));
         }
@@ -99,7 +115,8 @@ pub fn parse_announce(query: &str) -> Result<AnnounceQuery, Refusal> {
 
 pub fn parse_scrape(query: &str) -> Result<Vec<InfoHash>, Refusal> {
     let mut hashes = Vec::new();
-    for (k, v) in pairs(query) {
+    for pair in pairs(query) {
+        let (k, v) = pair?;
         if k == "info_hash" {
             hashes.push(InfoHash::from_bytes(twenty("info_hash", &v)?));
         }

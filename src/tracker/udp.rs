@@ -184,6 +184,12 @@ async fn announce(
         }
     };
     let port = u16::from_be_bytes([p[96], p[97]]);
+    // As over HTTP: nobody can connect to port 0, and such a peer would fill a place in
+    // every answer it is picked for.
+    if port == 0 {
+        tracker.count_announce(Protocol::Udp, "malformed");
+        return Err(Refusal("invalid port: 0".into()));
+    }
     // The IP field is ignored: answering to an address the packet did not come from
     // would let anyone point a swarm at a victim.
     let numwant = match u32_at(p, 92) as i32 {

@@ -39,6 +39,7 @@ mod streaming;
 mod tools_selftest;
 mod torrent_options;
 mod tracker_clients;
+mod tracker_protocol;
 mod trackers;
 mod two_factor;
 mod webdav;

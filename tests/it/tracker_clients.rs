@@ -348,7 +348,6 @@ async fn publish(app: &TestApp, token: &str, torrent: &[u8], title: &str) -> Val
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the catalog (POST /api/catalog) to allow the torrent: run once the catalog branch is merged"]
 async fn private_mode_accounts_each_users_transfer_by_passkey() {
     let app =
         TestApp::spawn_with(&[("TRACKER_MODE", "private"), ("TRACKER_MIN_INTERVAL", "1")]).await;

@@ -52,6 +52,23 @@ fn refuses_malformed_announces_with_a_reason() {
     assert_eq!(parse_announce(&query("&numwant=-1")).unwrap().numwant, None);
 }
 
+/// Regression: `%` without two hex digits was kept as it was, so a 20-character value
+/// holding one passed as some other info hash than the client meant.
+#[test]
+fn invalid_percent_encoding_is_refused() {
+    let hash = format!("%zz{}", "a".repeat(17));
+    let bad = query("").replace(&enc(&[0xff; 20]), &hash);
+    let err = parse_announce(&bad).unwrap_err();
+    assert_eq!(err.0, "invalid percent-encoding in info_hash");
+    for tail in ["%", "%4", "%+f"] {
+        let err = parse_announce(&query(&format!("&key={tail}"))).unwrap_err();
+        assert!(err.0.contains("percent-encoding"), "{tail}: {err:?}");
+    }
+    assert!(parse_scrape(&format!("info_hash={hash}")).is_err());
+    // `%25` is the escape of `%` itself.
+    assert!(parse_announce(&query("&key=%25")).is_ok());
+}
+
 #[test]
 fn scrape_takes_one_to_a_hundred_hashes() {
     let q = format!("info_hash={}&info_hash={}", enc(&[1; 20]), enc(&[2; 20]));

@@ -1,4 +1,5 @@
-//! A tiny bencode encoder, for hand-made (and deliberately hostile) `.torrent` files.
+//! A tiny bencode encoder, for hand-made (and deliberately hostile) `.torrent` files,
+//! and a strict decoder, for checking what trackers answer.
 //!
 //! Dictionaries are `BTreeMap`s keyed by raw bytes, so keys always come out sorted as
 //! bencode requires. Piece hashes are SHA-1s of zero-filled pieces: the torrents parse and
@@ -50,6 +51,83 @@ impl B {
                 out.push(b'e');
             }
         }
+    }
+}
+
+/// Decodes one bencoded value that must fill `raw` exactly, refusing anything a
+/// canonical encoder would not write: leading zeros, `-0`, unsorted or repeated
+/// dictionary keys, trailing bytes.
+pub fn decode(raw: &[u8]) -> Result<B, String> {
+    let (value, end) = decode_at(raw, 0)?;
+    if end != raw.len() {
+        return Err(format!("{} bytes after the value", raw.len() - end));
+    }
+    Ok(value)
+}
+
+fn decode_at(raw: &[u8], pos: usize) -> Result<(B, usize), String> {
+    match raw.get(pos) {
+        Some(b'i') => {
+            let end = pos
+                + raw[pos..]
+                    .iter()
+                    .position(|&b| b == b'e')
+                    .ok_or("unended int")?;
+            let digits = std::str::from_utf8(&raw[pos + 1..end]).map_err(|e| e.to_string())?;
+            let canonical = digits == "0"
+                || (!digits.starts_with('0') && !digits.starts_with("-0") && !digits.is_empty());
+            let n = digits.parse().ok().filter(|_| canonical);
+            Ok((B::Int(n.ok_or(format!("bad int {digits:?}"))?), end + 1))
+        }
+        Some(b'l') => {
+            let (mut items, mut p) = (Vec::new(), pos + 1);
+            while raw.get(p) != Some(&b'e') {
+                let (item, next) = decode_at(raw, p)?;
+                items.push(item);
+                p = next;
+            }
+            Ok((B::List(items), p + 1))
+        }
+        Some(b'd') => {
+            let (mut map, mut p) = (BTreeMap::new(), pos + 1);
+            while raw.get(p) != Some(&b'e') {
+                let (B::Bytes(key), next) = decode_at(raw, p)? else {
+                    return Err(format!("dictionary key at {p} is not a string"));
+                };
+                if map
+                    .keys()
+                    .next_back()
+                    .is_some_and(|last: &Vec<u8>| *last >= key)
+                {
+                    return Err(format!(
+                        "key {:?} out of order",
+                        String::from_utf8_lossy(&key)
+                    ));
+                }
+                let (value, after) = decode_at(raw, next)?;
+                map.insert(key, value);
+                p = after;
+            }
+            Ok((B::Dict(map), p + 1))
+        }
+        Some(b'0'..=b'9') => {
+            let colon = pos
+                + raw[pos..]
+                    .iter()
+                    .position(|&b| b == b':')
+                    .ok_or("no colon")?;
+            let digits = std::str::from_utf8(&raw[pos..colon]).map_err(|e| e.to_string())?;
+            let len: usize = digits
+                .parse()
+                .map_err(|_| format!("bad length {digits:?}"))?;
+            if digits.len() > 1 && digits.starts_with('0') {
+                return Err(format!("length {digits:?} has a leading zero"));
+            }
+            let end = (colon + 1).checked_add(len).filter(|&e| e <= raw.len());
+            let end = end.ok_or("string runs past the end")?;
+            Ok((B::Bytes(raw[colon + 1..end].to_vec()), end))
+        }
+        other => Err(format!("unexpected {other:?} at {pos}")),
     }
 }
 
@@ -129,4 +207,16 @@ fn encodes_sorted_canonical_bencode() {
     ]);
     assert_eq!(v.encode(), b"d1:al2:xyi0ee1:bi-3ee".to_vec());
     assert_eq!(zero_pieces(PIECE_LENGTH + 1).len(), 40);
+    assert_eq!(decode(&v.encode()), Ok(v));
+    for bad in [
+        &b"i03e"[..],
+        b"i-0e",
+        b"ie",
+        b"d1:bi1e1:ai2ee",
+        b"3:ab",
+        b"i1ei2e",
+        b"01:a",
+    ] {
+        assert!(decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+    }
 }
