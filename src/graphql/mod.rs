@@ -1,15 +1,18 @@
 //! The GraphQL edge (`POST /graphql`, playground at `/graphql/playground`): the caller's
-//! torrents, users (the caller; everyone for administrators), statistics and the
-//! tracker account, read through the same engine, store and tracker operations as the
-//! REST API, under the same JWT and the same visibility rules.
+//! torrents, users (the caller; everyone for administrators), statistics, the tracker
+//! account and the catalog ([`catalog`]), read through the same engine, store, tracker
+//! and catalog operations as the REST API, under the same JWT and visibility rules.
 //!
 //! Queries are bounded: at most [`MAX_DEPTH`] levels of nesting (so a cycle such as
 //! torrent → owner → torrents → owner … cannot be followed far) and [`MAX_COMPLEXITY`]
 //! fields in all (lists count as [`LIST_COST`] each).
 
+mod catalog;
 mod types;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Result, Schema};
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, MergedObject, Object, Result, Schema,
+};
 
 use crate::app::Services;
 use crate::engine::Actor;
@@ -26,7 +29,7 @@ pub const LIST_COST: usize = 10;
 pub type GraphqlSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
 pub fn schema() -> GraphqlSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -40,10 +43,16 @@ pub(crate) fn parts<'a>(ctx: &'a Context<'_>) -> (&'a Services, &'a Actor) {
     )
 }
 
-pub struct Query;
+/// The root: the torrent-server queries below and the catalog's.
+#[derive(MergedObject, Default)]
+pub struct Query(ServerQuery, catalog::CatalogQuery);
+
+/// The caller, users, torrents and statistics.
+#[derive(Default)]
+pub struct ServerQuery;
 
 #[Object]
-impl Query {
+impl ServerQuery {
     /// The caller.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let (s, actor) = parts(ctx);

@@ -1,11 +1,14 @@
 //! GraphQL at `/graphql` against the real server: the REST token, the same visibility
 //! as REST (a user sees only their own torrents and themselves; an administrator sees
-//! all), the depth and complexity limits, and the playground served with its own files.
+//! all), catalog search with entries' files and live swarm, the depth and complexity
+//! limits, and the playground served with its own files.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::catalog::{torrent_of, upload};
 use crate::support::app::TestApp;
+use crate::support::tools::percent_encode;
 
 async fn gql(app: &TestApp, token: Option<&str>, query: &str) -> (StatusCode, Value) {
     app.call(
@@ -117,6 +120,170 @@ async fn users_see_only_their_own_torrents_and_themselves() {
     )
     .await;
     assert_eq!(peek["data"]["user"], Value::Null, "{peek}");
+}
+
+#[tokio::test]
+async fn the_catalog_is_searched_with_files_comments_and_live_swarm() {
+    let app = TestApp::spawn().await;
+    let alice = app.new_user("alice").await;
+    let mut hash_of = std::collections::HashMap::new();
+    for (title, files, desc) in [
+        (
+            "Ubuntu Server",
+            &["ubuntu/server.iso"][..],
+            "the server image",
+        ),
+        (
+            "Server Tools",
+            &["tools/a.bin", "tools/b.bin"][..],
+            "tools for ubuntu",
+        ),
+        (
+            "Debian Netinst",
+            &["debian/netinst.iso"][..],
+            "small installer",
+        ),
+    ] {
+        let (torrent, hash) = torrent_of(title, files);
+        let (status, body) = upload(
+            &app,
+            &alice,
+            &torrent,
+            &[("title", title), ("description", desc)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        hash_of.insert(title, hash);
+    }
+
+    // An exact title ranks first; files are read for listed entries when asked for.
+    let q = r#"{ catalogSearch(query: "ubuntu server") {
+        total entries { title fileCount files { path length } uploader { username } } } }"#;
+    let (status, body) = gql(&app, Some(&alice), q).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    let found = &body["data"]["catalogSearch"];
+    let titles: Vec<&str> = found["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(titles.first(), Some(&"Ubuntu Server"), "{found}");
+    assert!(
+        titles.contains(&"Server Tools"),
+        "matched by its description: {found}"
+    );
+    assert!(!titles.contains(&"Debian Netinst"), "{found}");
+    assert_eq!(found["total"], titles.len());
+    let first = &found["entries"][0];
+    assert_eq!(
+        first["files"],
+        json!([{"path": "ubuntu/server.iso", "length": 1000}])
+    );
+    assert_eq!(first["uploader"]["username"], "alice");
+
+    // A file name is searched too; suggestions complete a title.
+    let (_, by_file) = gql(
+        &app,
+        Some(&alice),
+        r#"{ catalogSearch(query: "netinst.iso") { entries { title } } }"#,
+    )
+    .await;
+    assert_eq!(
+        by_file["data"]["catalogSearch"]["entries"][0]["title"], "Debian Netinst",
+        "{by_file}"
+    );
+    let (_, sugg) = gql(&app, Some(&alice), r#"{ catalogSuggest(prefix: "deb") }"#).await;
+    assert_eq!(
+        sugg["data"]["catalogSuggest"],
+        json!(["Debian Netinst"]),
+        "{sugg}"
+    );
+
+    // The entry's swarm is the tracker's, live: one seeder announces.
+    let hash = hex::decode(&hash_of["Ubuntu Server"]).expect("hex");
+    let announce = format!(
+        "{}/announce?info_hash={}&peer_id=-TE0001-abcdefghijkl&port=6881&uploaded=0&downloaded=0&left=0&compact=1&event=started",
+        app.base,
+        percent_encode(&hash)
+    );
+    let res = app.client.get(announce).send().await.expect("announce");
+    assert_eq!(res.status(), StatusCode::OK);
+    let reply = res.bytes().await.expect("reply");
+    assert!(
+        !reply.windows(7).any(|w| w == b"failure"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+
+    let id = first_id(&app, &alice, "Ubuntu Server").await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/catalog/{id}/comments"),
+            Some(&alice),
+            Some(json!({"body": "fast seed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, entry) = gql(
+        &app,
+        Some(&alice),
+        &format!(r#"{{ catalogEntry(id: "{id}") {{ infoHash swarm {{ seeders leechers completed }} comments {{ body authorName }} }} }}"#),
+    )
+    .await;
+    let e = &entry["data"]["catalogEntry"];
+    assert_eq!(e["infoHash"], hash_of["Ubuntu Server"].as_str(), "{entry}");
+    assert_eq!(
+        e["swarm"],
+        json!({"seeders": 1, "leechers": 0, "completed": 0}),
+        "{entry}"
+    );
+    assert_eq!(
+        e["comments"],
+        json!([{"body": "fast seed", "authorName": "alice"}])
+    );
+
+    // Paging and bad pages as in REST; an unknown id is null.
+    let (_, page) = gql(
+        &app,
+        Some(&alice),
+        "{ catalog(perPage: 2) { total perPage entries { title } } }",
+    )
+    .await;
+    let p = &page["data"]["catalog"];
+    assert_eq!(
+        (p["total"].as_u64(), p["perPage"].as_u64()),
+        (Some(3), Some(2)),
+        "{page}"
+    );
+    assert_eq!(p["entries"].as_array().map(Vec::len), Some(2));
+    let (_, bad) = gql(&app, Some(&alice), "{ catalog(perPage: 0) { total } }").await;
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("perPage"),
+        "{bad}"
+    );
+    let (_, none) = gql(
+        &app,
+        Some(&alice),
+        r#"{ catalogEntry(id: "nope") { title } }"#,
+    )
+    .await;
+    assert_eq!(none["data"]["catalogEntry"], Value::Null, "{none}");
+}
+
+async fn first_id(app: &TestApp, token: &str, title: &str) -> String {
+    let (_, body) = gql(app, Some(token), "{ catalog { entries { id title } } }").await;
+    let entries = body["data"]["catalog"]["entries"]
+        .as_array()
+        .expect("entries")
+        .clone();
+    let entry = entries.iter().find(|e| e["title"] == title).expect(title);
+    entry["id"].as_str().expect("id").to_owned()
 }
 
 #[tokio::test]
