@@ -76,7 +76,12 @@ async fn the_dashboard_in_a_real_browser() {
     std::fs::write(&drop_path, &drop_torrent).expect("write torrent");
 
     // About 12 s of download at 1 MiB/s: the restart lands in the middle.
-    let vars = [("DOWNLOAD_LIMIT", "1048576"), ("ACCESS_TOKEN_TTL", "6")];
+    // A private tracker, so the Security page shows a passkey to renew.
+    let vars = [
+        ("DOWNLOAD_LIMIT", "1048576"),
+        ("ACCESS_TOKEN_TTL", "6"),
+        ("TRACKER_MODE", "private"),
+    ];
     let first = TestApp::spawn_with(&vars).await;
     let (port, base) = (first.addr.port().to_string(), first.base.clone());
     let mut app = Some(first);
@@ -110,7 +115,8 @@ async fn the_dashboard_in_a_real_browser() {
             println!("browser: {line}");
             if line == "RESTART" {
                 let dir = app.take().expect("a running server").stop().await;
-                let again = TestApp::spawn_in(dir, &[vars[0], vars[1], ("PORT", &port)]).await;
+                let again =
+                    TestApp::spawn_in(dir, &[vars[0], vars[1], vars[2], ("PORT", &port)]).await;
                 app = Some(again);
                 stdin.write_all(b"RESTARTED\n").await.expect("answer");
             }

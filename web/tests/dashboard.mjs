@@ -424,7 +424,22 @@ try {
   check(recoveryCodes.length === 10, 'ten recovery codes are shown once');
   await cp.locator('[data-two-factor="on"]').waitFor();
   await cp.getByRole('button', { name: 'I saved them' }).click();
+  // The tracker account below: the private announce URL with carol's passkey, and a
+  // new passkey that makes the tracker refuse the old one.
+  await cp.locator('[data-tracker-mode="private"]').waitFor();
+  const announceUrl = async () => (await cp.locator('[data-announce-url]').textContent()).trim();
+  const firstUrl = await announceUrl();
+  check(new RegExp(`^${BASE}/announce/[0-9a-f]{32}$`).test(firstUrl), `the announce URL carries a passkey (${firstUrl})`);
+  check((await cp.locator('[data-stat="ratio"]').textContent()) === '—', 'no ratio before any download');
   await shots(cp, 'security');
+  await cp.getByRole('button', { name: 'New passkey' }).click();
+  await cp.getByText('A new passkey is in use').waitFor();
+  const secondUrl = await announceUrl();
+  check(secondUrl !== firstUrl && /\/announce\/[0-9a-f]{32}$/.test(secondUrl), 'a new passkey is shown');
+  const announce = (url) => fetch(`${url}?info_hash=${'%aa'.repeat(20)}&peer_id=${'-TE0001-'}abcdefghijkl&port=6881&uploaded=0&downloaded=0&left=0&compact=1`)
+    .then((r) => r.arrayBuffer()).then((b) => new TextDecoder().decode(b));
+  const oldKey = await announce(firstUrl);
+  check(oldKey.includes('failure reason') && oldKey.includes('passkey'), `the old passkey is refused (${oldKey})`);
   await cp.getByRole('button', { name: 'Sign out' }).click();
   const twoFactorFrom = Date.now();
   await cp.getByLabel('User name').fill('carol');

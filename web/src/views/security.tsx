@@ -1,9 +1,10 @@
 // The signed-in user's two-factor login (TOTP): its status; setting it up (QR code and
 // secret, then a first code, then the recovery codes, shown once); new recovery codes;
-// turning it off (password and a code or a recovery code).
+// turning it off (password and a code or a recovery code). Below it, the tracker account.
 
 import { useEffect, useState } from 'preact/hooks';
 import { api, describe } from '../api';
+import { TrackerAccount } from './tracker';
 
 interface Status {
   enabled: boolean;
@@ -129,6 +130,7 @@ export function Security() {
         )}
         {note && status && <p role="status">{note}</p>}
       </div>
+      <TrackerAccount />
     </section>
   );
 }
