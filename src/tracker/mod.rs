@@ -168,6 +168,7 @@ impl Tracker {
             left: req.left,
             event: req.event,
             numwant: asked.min(self.cfg.max_numwant),
+            same_family_only: p == Protocol::Udp,
             user: user.clone(),
         };
         let done = self.swarms.announce(&announce, Instant::now());

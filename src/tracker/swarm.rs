@@ -49,6 +49,9 @@ pub struct PeerAnnounce {
     pub left: u64,
     pub event: Event,
     pub numwant: usize,
+    /// Only peers of the announcer's address family: a UDP answer carries one family
+    /// (BEP 15), so counting the other against `numwant` would shorten it.
+    pub same_family_only: bool,
     /// The account the passkey named (private mode).
     pub user: Option<Arc<str>>,
 }
@@ -101,8 +104,9 @@ impl Swarm {
     }
 
     /// Up to `want` peers other than `me`, from a random place in the list, so that
-    /// answers spread over the swarm; a seeder is given leechers only.
-    fn pick(&self, me: &PeerId, want: usize, seeder: bool) -> Vec<SocketAddr> {
+    /// answers spread over the swarm; a seeder is given leechers only; with `v6` set,
+    /// only peers of that family (IPv6 when `true`).
+    fn pick(&self, me: &PeerId, want: usize, seeder: bool, v6: Option<bool>) -> Vec<SocketAddr> {
         let n = self.peers.len();
         if n == 0 || want == 0 {
             return Vec::new();
@@ -114,7 +118,8 @@ impl Swarm {
                 .peers
                 .get_index((start + i) % n)
                 .expect("index below len");
-            if id == me || (seeder && p.seeder) {
+            let other_family = v6.is_some_and(|v6| p.addr.is_ipv6() != v6);
+            if id == me || (seeder && p.seeder) || other_family {
                 continue;
             }
             out.push(p.addr);
@@ -187,7 +192,8 @@ impl Swarms {
             swarm.completed += 1;
         }
         if a.event != Event::Stopped {
-            out.peers = swarm.pick(&a.peer_id, a.numwant, seeder);
+            let family = a.same_family_only.then(|| canonical(a.addr).is_ipv6());
+            out.peers = swarm.pick(&a.peer_id, a.numwant, seeder, family);
             swarm.peers.insert(
                 a.peer_id,
                 Peer {

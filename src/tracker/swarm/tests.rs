@@ -16,8 +16,50 @@ fn peer(n: u8, left: u64, event: Event) -> PeerAnnounce {
         left,
         event,
         numwant: 50,
+        same_family_only: false,
         user: None,
     }
+}
+
+#[test]
+fn a_single_family_answer_fills_numwant_from_that_family() {
+    let s = Swarms::default();
+    let now = Instant::now();
+    // Ten IPv4 peers, then two IPv6 ones.
+    for n in 1..=10 {
+        s.announce(&peer(n, 100, Event::Started), now);
+    }
+    let v6 = |n: u8| {
+        let mut a = peer(n, 100, Event::Started);
+        a.addr = SocketAddr::new(
+            Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(n)).into(),
+            6881,
+        );
+        a
+    };
+    s.announce(&v6(11), now);
+    for _ in 0..20 {
+        let mut me = v6(12);
+        me.numwant = 1;
+        me.same_family_only = true;
+        let a = s.announce(&me, now);
+        assert_eq!(
+            a.peers.len(),
+            1,
+            "the one other IPv6 peer, wherever the pick starts"
+        );
+        assert!(a.peers[0].is_ipv6(), "{:?}", a.peers);
+        let mut v4 = peer(1, 100, Event::Started);
+        v4.numwant = 10;
+        v4.same_family_only = true;
+        let a = s.announce(&v4, now);
+        assert_eq!(a.peers.len(), 9, "the other IPv4 peers only");
+        assert!(a.peers.iter().all(SocketAddr::is_ipv4));
+    }
+    // Both families when the answer can carry both (HTTP: `peers` and `peers6`).
+    let mut both = peer(1, 100, Event::Started);
+    both.numwant = 50;
+    assert_eq!(s.announce(&both, now).peers.len(), 11);
 }
 
 #[test]
