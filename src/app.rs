@@ -136,7 +136,7 @@ async fn open_cache(config: &Config) -> anyhow::Result<Cache> {
 
 /// The catalog, its index under `DATA_DIR/catalog-index` (rebuilt from the store when
 /// needed), and its torrents allowed on the tracker (in catalog mode it serves those
-/// only).
+/// only) with their completed counts from before the restart.
 async fn open_catalog(
     config: &Config,
     store: DynStore,
@@ -150,6 +150,10 @@ async fn open_catalog(
     for hash in catalog.info_hashes().await? {
         tracker.allow(hash);
     }
+    tracker
+        .restore_completions()
+        .await
+        .context("reading the tracker's completed counts")?;
     Ok(Arc::new(catalog))
 }
 

@@ -267,6 +267,14 @@ impl Store for MemStore {
         Ok((0, 0))
     }
 
+    async fn add_completions(&self, _: &[(crate::InfoHash, u64)]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn completions(&self) -> StoreResult<Vec<(crate::InfoHash, u64)>> {
+        Ok(Vec::new())
+    }
+
     async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactor>> {
         let all = self.two_factor.lock().unwrap();
         Ok(all.get(user_id).map(|(t, codes)| TwoFactor {

@@ -86,6 +86,7 @@ pub async fn run_all_with(store: &dyn Store, traits: Traits) {
     tracker::passkey_insert_keeps_the_first(store).await;
     tracker::passkey_replace_retires_the_old(store).await;
     tracker::transfers_add_up_per_user(store).await;
+    tracker::completions_add_up_per_torrent(store).await;
     two_factor::run_all(store).await;
     catalog_insert_and_get(store).await;
     catalog_duplicate_hash_conflicts(store).await;

@@ -168,6 +168,12 @@ impl Store for MeteredStore {
     async fn add_transfer(&self, user_id: &str, up: u64, down: u64) -> StoreResult<()> {
         timed("add_transfer", self.inner.add_transfer(user_id, up, down)).await
     }
+    async fn add_completions(&self, counts: &[(InfoHash, u64)]) -> StoreResult<()> {
+        timed("add_completions", self.inner.add_completions(counts)).await
+    }
+    async fn completions(&self) -> StoreResult<Vec<(InfoHash, u64)>> {
+        timed("completions", self.inner.completions()).await
+    }
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         timed("transfer_totals", self.inner.transfer_totals(user_id)).await
     }

@@ -472,6 +472,11 @@ pub trait Store: Send + Sync + 'static {
     async fn add_transfer(&self, user_id: &str, uploaded: u64, downloaded: u64) -> StoreResult<()>;
     /// The user's tracker totals: (uploaded, downloaded); zeros when none were recorded.
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)>;
+    /// Adds to torrents' completed-download counts (what scrapes report as
+    /// `downloaded`), each hash's in one atomic write.
+    async fn add_completions(&self, counts: &[(InfoHash, u64)]) -> StoreResult<()>;
+    /// Every torrent's completed-download count that is above zero.
+    async fn completions(&self) -> StoreResult<Vec<(InfoHash, u64)>>;
 
     // --- two-factor login --------------------------------------------------------------
 

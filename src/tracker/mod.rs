@@ -97,6 +97,9 @@ pub struct Tracker {
     passkeys: RwLock<HashMap<String, Arc<str>>>,
     /// Transfers accounted but not yet written: user id → (uploaded, downloaded).
     pending: Mutex<HashMap<Arc<str>, (u64, u64)>>,
+    /// Finished downloads counted but not yet written (not in `open` mode, where any
+    /// hash may be announced and the store would grow without bound).
+    pending_completions: Mutex<HashMap<InfoHash, u64>>,
     pub(crate) ids: udp::ConnectionIds,
 }
 
@@ -109,6 +112,7 @@ impl Tracker {
             store,
             passkeys: RwLock::default(),
             pending: Mutex::default(),
+            pending_completions: Mutex::default(),
             ids: udp::ConnectionIds::new(),
         })
     }
@@ -174,6 +178,13 @@ impl Tracker {
         let done = self.swarms.announce(&announce, Instant::now());
         if let Some(user) = user {
             self.account(user, done.uploaded_delta, done.downloaded_delta);
+        }
+        if done.completed_now && self.cfg.mode != TrackerMode::Open {
+            *self
+                .pending_completions
+                .lock()
+                .entry(req.info_hash)
+                .or_default() += 1;
         }
         if req.event == Event::None && done.since_last.is_some_and(|d| d < self.cfg.min_interval) {
             warning = Some(format!(
@@ -306,6 +317,31 @@ impl Tracker {
                 self.account(user, up, down);
             }
         }
+        let done: Vec<(InfoHash, u64)> = self.pending_completions.lock().drain().collect();
+        if done.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.add_completions(&done).await {
+            tracing::warn!(error = %e, "writing tracker completions failed; will retry");
+            let mut pending = self.pending_completions.lock();
+            for (hash, n) in done {
+                *pending.entry(hash).or_default() += n;
+            }
+        }
+    }
+
+    /// Brings back the completed counts written before a restart, for the torrents
+    /// tracked now (call once the catalog's hashes are allowed).
+    pub async fn restore_completions(&self) -> StoreResult<()> {
+        if self.cfg.mode == TrackerMode::Open {
+            return Ok(());
+        }
+        for (hash, n) in self.store.completions().await? {
+            if self.tracks(&hash) {
+                self.swarms.restore_completed(&hash, n);
+            }
+        }
+        Ok(())
     }
 
     pub async fn user_stats(&self, user_id: &str) -> StoreResult<UserStats> {

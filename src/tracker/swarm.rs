@@ -67,6 +67,8 @@ pub struct Announced {
     pub downloaded_delta: u64,
     /// Time since this peer's previous announce, when it had one.
     pub since_last: Option<Duration>,
+    /// This announce counted a finished download.
+    pub completed_now: bool,
 }
 
 #[derive(Debug)]
@@ -190,6 +192,7 @@ impl Swarms {
         let was_seeder = previous.as_ref().is_some_and(|p| p.seeder);
         if a.event == Event::Completed && !was_seeder {
             swarm.completed += 1;
+            out.completed_now = true;
         }
         if a.event != Event::Stopped {
             let family = a.same_family_only.then(|| canonical(a.addr).is_ipv6());
@@ -248,6 +251,13 @@ impl Swarms {
             }
         }
         (swarms, seeders, leechers)
+    }
+
+    /// Adds finished downloads counted before a restart to a swarm's count.
+    pub fn restore_completed(&self, h: &InfoHash, n: u64) {
+        let mut shard = self.shard(h).lock();
+        let swarm = shard.entry(*h).or_default();
+        swarm.completed = swarm.completed.saturating_add(n);
     }
 
     /// Forgets a swarm entirely (its torrent left the catalog).

@@ -118,3 +118,40 @@ async fn private_mode_needs_a_known_passkey_and_accounts_transfers() {
     let url = t.announce_url("http://h:1/", "alice").await.unwrap();
     assert_eq!(url, format!("http://h:1/announce/{fresh}"));
 }
+
+#[tokio::test]
+async fn completed_counts_survive_a_restart_in_catalog_mode_only() {
+    let store = store_with_user("u").await;
+    let hash = InfoHash::from_bytes([7; 20]);
+    let finish = |n: u8| {
+        let mut r = request(n, None);
+        r.left = 0;
+        r.event = Event::Completed;
+        r
+    };
+    let t = Tracker::new(config(TrackerMode::Catalog), store.clone());
+    t.allow(hash);
+    t.announce(finish(1)).await.unwrap();
+    t.announce(finish(2)).await.unwrap();
+    t.flush().await;
+    t.announce(finish(3)).await.unwrap();
+    t.flush().await;
+    assert_eq!(store.completions().await.unwrap(), vec![(hash, 3)]);
+
+    // A new tracker on the same store: the count is back, and grows from there.
+    let again = Tracker::new(config(TrackerMode::Catalog), store.clone());
+    again.allow(hash);
+    again.restore_completions().await.unwrap();
+    assert_eq!(again.counts(&hash).completed, 3);
+    assert_eq!(again.announce(finish(4)).await.unwrap().counts.completed, 4);
+    again.flush().await;
+    assert_eq!(store.completions().await.unwrap(), vec![(hash, 4)]);
+
+    // Open mode writes none: any hash may be announced there.
+    let open = Tracker::new(config(TrackerMode::Open), store.clone());
+    let mut other = finish(5);
+    other.info_hash = InfoHash::from_bytes([9; 20]);
+    open.announce(other).await.unwrap();
+    open.flush().await;
+    assert_eq!(store.completions().await.unwrap(), vec![(hash, 4)]);
+}

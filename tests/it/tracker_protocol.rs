@@ -940,3 +940,50 @@ async fn udp_catalog_and_private_modes_refuse_with_a_message() {
     let msg = c.error(&with_key.packet(txid), txid).await;
     assert_eq!(msg, "torrent not registered with this tracker");
 }
+
+/// Finished downloads the tracker counted are still reported after a restart: scrapes'
+/// `downloaded` and the catalog's `completed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completed_counts_survive_a_restart() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token.clone();
+    let (torrent, hex_hash) = crate::catalog::torrent_of("restart-counts", &["a.bin"]);
+    let (status, body) = crate::catalog::upload(&app, &admin, &torrent, &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let hash = hex::decode(&hex_hash).expect("hex");
+    for peer in [b"-TE0001-finisher0001", b"-TE0001-finisher0002"] {
+        let done = announce_query(&hash, peer, |f| {
+            set(f, "left", "0");
+            set(f, "event", "completed");
+        });
+        assert_eq!(
+            announced(&app, &done).await.complete,
+            1 + i64::from(peer[19] - b'1')
+        );
+    }
+    let downloaded = |v: &B| {
+        let files = dict(&dict(v)[&b"files"[..]]).clone();
+        int(dict(&files[&hash[..]]), "downloaded")
+    };
+    let (_, before) = get(&app, &scrape_query(&[&hash])).await;
+    assert_eq!(downloaded(&before), 2);
+
+    let dir = app.stop().await;
+    let app = TestApp::spawn_in(dir, &[]).await;
+    let (_, after) = get(&app, &scrape_query(&[&hash])).await;
+    assert_eq!(downloaded(&after), 2, "{after:?}");
+    let (_, entry) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/catalog/{id}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        entry["swarm"],
+        serde_json::json!({"seeders": 0, "leechers": 0, "completed": 2}),
+        "the peers are gone with the restart, the completions are not: {entry}"
+    );
+}

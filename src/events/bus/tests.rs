@@ -326,6 +326,12 @@ impl Store for Flaky {
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         self.inner.transfer_totals(user_id).await
     }
+    async fn add_completions(&self, counts: &[(InfoHash, u64)]) -> StoreResult<()> {
+        self.inner.add_completions(counts).await
+    }
+    async fn completions(&self) -> StoreResult<Vec<(InfoHash, u64)>> {
+        self.inner.completions().await
+    }
     async fn two_factor(&self, user: &str) -> StoreResult<Option<crate::store::TwoFactor>> {
         self.inner.two_factor(user).await
     }

@@ -1,6 +1,8 @@
-//! The contract of the tracker's accounts: passkeys and transfer totals.
+//! The contract of the tracker's accounts (passkeys and transfer totals) and its
+//! completed-download counts.
 
-use super::{must, must_conflict, new_user, random_hex};
+use super::{must, must_conflict, new_user, random_hash, random_hex};
+use crate::InfoHash;
 use crate::store::Store;
 
 pub async fn passkey_insert_keeps_the_first(store: &dyn Store) {
@@ -77,4 +79,32 @@ pub async fn transfers_add_up_per_user(store: &dyn Store) {
         (1, 2)
     );
     assert!(must("passkey_of", store.passkey_of(&a.id).await).is_some());
+}
+
+pub async fn completions_add_up_per_torrent(store: &dyn Store) {
+    let (a, b, untouched) = (random_hash(), random_hash(), random_hash());
+    let before = must("completions", store.completions().await);
+    must(
+        "add_completions",
+        store.add_completions(&[(a, 2), (b, 1)]).await,
+    );
+    must("add_completions", store.add_completions(&[(a, 3)]).await);
+    must(
+        "add_completions (nothing)",
+        store.add_completions(&[]).await,
+    );
+    let after = must("completions", store.completions().await);
+    let of = |h: &InfoHash| after.iter().find(|(x, _)| x == h).map(|(_, n)| *n);
+    assert_eq!(of(&a), Some(5), "counts add up: {after:?}");
+    assert_eq!(of(&b), Some(1));
+    assert_eq!(
+        of(&untouched),
+        None,
+        "a torrent never counted is not listed"
+    );
+    assert_eq!(
+        after.len(),
+        before.len() + 2,
+        "one row per torrent, whatever the number of additions"
+    );
 }

@@ -8,7 +8,8 @@
 //! `meta` (the schema version, the settings and the commit journal), `resume`
 //! (`_id` = info hash: fast-resume records, each one document replaced whole),
 //! `media` (`_id` = item id: the media library, see [`media`]), the tracker's
-//! `passkeys` and `tracker_transfers` (`_id` = user id, see [`tracker`]),
+//! `passkeys` and `tracker_transfers` (`_id` = user id) and `tracker_completions`
+//! (`_id` = info hash, see [`tracker`]),
 //! `two_factor` (`_id` = user id: two-factor state, see [`two_factor`]), and `catalog`
 //! and `catalog_comments` (the torrent catalog, see [`catalog`]).
 //!
@@ -71,6 +72,7 @@ pub struct MongoStore {
     media: Collection<Document>,
     passkeys: Collection<Document>,
     transfers: Collection<Document>,
+    completions: Collection<Document>,
     two_factor: Collection<Document>,
     catalog: catalog::Collections,
     journal: journal::Journal,
@@ -107,6 +109,7 @@ impl MongoStore {
         let (outbox, meta, resume) = (c("outbox"), c("meta"), c("resume"));
         let (media, two_factor) = (c("media"), c("two_factor"));
         let (passkeys, transfers) = (c("passkeys"), c("tracker_transfers"));
+        let completions = c("tracker_completions");
         let catalog = catalog::Collections {
             entries: c("catalog"),
             comments: c("catalog_comments"),
@@ -126,6 +129,7 @@ impl MongoStore {
             media,
             passkeys,
             transfers,
+            completions,
             two_factor,
             catalog,
             journal,
@@ -521,6 +525,14 @@ impl Store for MongoStore {
 
     async fn add_transfer(&self, user_id: &str, up: u64, down: u64) -> StoreResult<()> {
         tracker::add_transfer(&self.transfers, user_id, up, down).await
+    }
+
+    async fn add_completions(&self, counts: &[(InfoHash, u64)]) -> StoreResult<()> {
+        tracker::add_completions(&self.completions, counts).await
+    }
+
+    async fn completions(&self) -> StoreResult<Vec<(InfoHash, u64)>> {
+        tracker::completions(&self.completions).await
     }
 
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {

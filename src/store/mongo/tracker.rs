@@ -1,14 +1,16 @@
 //! The tracker's accounts: `passkeys` (`_id` = user id, unique `passkey`) and
 //! `tracker_transfers` (`_id` = user id, `uploaded`, `downloaded`). Two collections so
 //! that every `passkeys` document has a passkey and a plain unique index suffices.
+//! `tracker_completions` (`_id` = info hash, `completed`) counts finished downloads.
 
 use std::future::IntoFuture;
 
 use mongodb::Collection;
 use mongodb::bson::{Document, doc};
 
-use super::docs::{int, text};
+use super::docs::{info_hash, int, text};
 use super::op;
+use crate::InfoHash;
 use crate::store::{StoreError, StoreResult};
 
 pub(super) async fn passkey_of(
@@ -97,4 +99,31 @@ pub(super) async fn transfer_totals(
         int(&d, "uploaded")?.max(0) as u64,
         int(&d, "downloaded")?.max(0) as u64,
     ))
+}
+
+/// One `$inc` per hash: each is atomic; a failed batch is retried whole by the tracker,
+/// which may count a hash written before the failure twice (a restart's worth at most).
+pub(super) async fn add_completions(
+    c: &Collection<Document>,
+    counts: &[(InfoHash, u64)],
+) -> StoreResult<()> {
+    for (hash, n) in counts {
+        let w = c
+            .update_one(
+                doc! { "_id": hash.to_string() },
+                doc! { "$inc": { "completed": signed(*n)? } },
+            )
+            .upsert(true)
+            .into_future();
+        op("adding tracker completions", w).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn completions(c: &Collection<Document>) -> StoreResult<Vec<(InfoHash, u64)>> {
+    let find = c.find(doc! { "completed": { "$gt": 0 } }).into_future();
+    super::collect("reading tracker completions", find, |d| {
+        Ok((info_hash(d, "_id")?, int(d, "completed")?.max(0) as u64))
+    })
+    .await
 }

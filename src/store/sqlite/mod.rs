@@ -354,6 +354,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn add_completions(&self, counts: &[(InfoHash, u64)]) -> StoreResult<()> {
+        let counts = counts.to_vec();
+        self.call(move |c| tracker::add_completions(c, &counts))
+            .await
+    }
+
+    async fn completions(&self) -> StoreResult<Vec<(InfoHash, u64)>> {
+        self.call(tracker::completions).await
+    }
+
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         let user = user_id.to_owned();
         self.call(move |c| tracker::transfer_totals(c, &user)).await

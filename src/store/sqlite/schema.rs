@@ -19,7 +19,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Append new steps; never edit a step that has shipped.
 pub(super) const MIGRATIONS: &[&str] = &[
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-    SCHEMA_V9,
+    SCHEMA_V9, SCHEMA_V10,
 ];
 
 /// Version 1: users, refresh tokens and torrents.
@@ -208,6 +208,15 @@ CREATE TABLE catalog_comments (
     created_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX catalog_comments_by_entry ON catalog_comments (entry_id, created_at, id);
+";
+
+/// Version 10: the tracker's completed-download count per torrent, so that a restart
+/// does not reset what scrapes and the catalog report.
+const SCHEMA_V10: &str = "
+CREATE TABLE tracker_completions (
+    info_hash TEXT    NOT NULL PRIMARY KEY,
+    completed INTEGER NOT NULL CHECK (completed >= 0)
+) STRICT;
 ";
 
 // --- connection setup and migrations ----------------------------------------------------

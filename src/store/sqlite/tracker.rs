@@ -1,8 +1,10 @@
-//! The tracker's accounts in `tracker_accounts`: passkeys and transfer totals.
+//! The tracker's accounts in `tracker_accounts` (passkeys and transfer totals) and its
+//! completed-download counts in `tracker_completions`.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqlResultExt, backend_msg};
+use crate::InfoHash;
 use crate::store::StoreResult;
 
 pub(super) fn passkey_of(c: &mut Connection, user: &str) -> StoreResult<Option<String>> {
@@ -73,4 +75,32 @@ pub(super) fn transfer_totals(c: &mut Connection, user: &str) -> StoreResult<(u6
         .db()?;
     let (up, down) = row.unwrap_or_default();
     Ok((up.max(0) as u64, down.max(0) as u64))
+}
+
+/// One transaction for the batch: a flush is all written or not at all.
+pub(super) fn add_completions(c: &mut Connection, counts: &[(InfoHash, u64)]) -> StoreResult<()> {
+    let tx = c.transaction().db()?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO tracker_completions (info_hash, completed) VALUES (?1, ?2)
+                 ON CONFLICT (info_hash) DO UPDATE SET
+                     completed = min(completed + excluded.completed, 9223372036854775807)",
+            )
+            .db()?;
+        for (hash, n) in counts {
+            stmt.execute(params![hash, signed(*n)?]).db()?;
+        }
+    }
+    tx.commit().db()
+}
+
+pub(super) fn completions(c: &mut Connection) -> StoreResult<Vec<(InfoHash, u64)>> {
+    let mut stmt = c
+        .prepare_cached("SELECT info_hash, completed FROM tracker_completions WHERE completed > 0")
+        .db()?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
