@@ -6,7 +6,6 @@
 use async_graphql::{Context, Object, Result, SimpleObject};
 
 use super::parts;
-use super::types::User;
 use crate::catalog::{EntrySummary, Page};
 use crate::store::CatalogFile;
 
@@ -117,6 +116,13 @@ pub struct Swarm {
     pub completed: u64,
 }
 
+/// A catalog entry's uploader as every user sees them.
+#[derive(SimpleObject)]
+pub struct Uploader {
+    pub id: String,
+    pub username: String,
+}
+
 #[derive(SimpleObject)]
 pub struct Comment {
     pub id: String,
@@ -161,13 +167,15 @@ impl CatalogEntry {
         self.summary.file_count
     }
 
-    /// Who uploaded it (`null` once their account is gone).
-    async fn uploader(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+    /// Who uploaded it (`null` once their account is gone): their name only, as REST's
+    /// `uploaderName`; their account and torrents stay theirs (and administrators').
+    async fn uploader(&self, ctx: &Context<'_>) -> Result<Option<Uploader>> {
         let (s, _) = parts(ctx);
-        Ok(s.store
-            .user_by_id(&self.summary.uploader_id)
-            .await?
-            .map(User))
+        let user = s.store.user_by_id(&self.summary.uploader_id).await?;
+        Ok(user.map(|u| Uploader {
+            id: u.id,
+            username: u.username,
+        }))
     }
 
     /// The torrent's files, in the torrent's order.

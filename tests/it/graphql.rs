@@ -182,6 +182,19 @@ async fn the_catalog_is_searched_with_files_comments_and_live_swarm() {
         json!([{"path": "ubuntu/server.iso", "length": 1000}])
     );
     assert_eq!(first["uploader"]["username"], "alice");
+    // Another user sees the uploader's name, never their account's totals or torrents.
+    let bob = app.new_user("bob").await;
+    let (_, peek) = gql(
+        &app,
+        Some(&bob),
+        "{ catalog { entries { uploader { username trackerStats { uploaded } } } } }",
+    )
+    .await;
+    let msg = peek["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("trackerStats"),
+        "not a field of an uploader: {peek}"
+    );
 
     // A file name is searched too; suggestions complete a title.
     let (_, by_file) = gql(
