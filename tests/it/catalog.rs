@@ -28,32 +28,6 @@ pub(crate) fn torrent_of(name: &str, files: &[&str]) -> (Vec<u8>, String) {
     (file.encode(), hash)
 }
 
-pub(crate) async fn upload(
-    app: &TestApp,
-    token: &str,
-    torrent: &[u8],
-    fields: &[(&str, &str)],
-) -> (StatusCode, Value) {
-    let mut form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(torrent.to_vec()).file_name("x.torrent"),
-    );
-    for (k, v) in fields {
-        form = form.text(k.to_string(), v.to_string());
-    }
-    let resp = app
-        .client
-        .post(format!("{}/api/catalog", app.base))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload sent");
-    let status = resp.status();
-    let body = resp.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
 /// Uploads and expects 201; returns the entry's id.
 async fn publish(
     app: &TestApp,
@@ -63,7 +37,7 @@ async fn publish(
     fields: &[(&str, &str)],
 ) -> String {
     let (torrent, _) = torrent_of(name, files);
-    let (status, body) = upload(app, token, &torrent, fields).await;
+    let (status, body) = app.publish(token, &torrent, fields).await;
     assert_eq!(status, StatusCode::CREATED, "upload {name}: {body}");
     body["id"].as_str().expect("id").to_owned()
 }
@@ -132,16 +106,16 @@ async fn uploads_are_searched_suggested_and_paged() {
         "Sintel.2010",
         &["Sintel.2010.720p.mkv", "Subs/sintel_en.srt"],
     );
-    let (status, entry) = upload(
-        &app,
-        &alice,
-        &film,
-        &[
-            ("description", "A Durian open movie"),
-            ("category", "movies"),
-        ],
-    )
-    .await;
+    let (status, entry) = app
+        .publish(
+            &alice,
+            &film,
+            &[
+                ("description", "A Durian open movie"),
+                ("category", "movies"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{entry}");
     assert_eq!(
         entry["title"], "Sintel.2010",
@@ -154,7 +128,9 @@ async fn uploads_are_searched_suggested_and_paged() {
     );
     assert_eq!(entry["totalBytes"], 2000);
 
-    let (status, dup) = upload(&app, &app.admin_token, &film, &[("title", "again")]).await;
+    let (status, dup) = app
+        .publish(&app.admin_token, &film, &[("title", "again")])
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{dup}");
     assert_eq!(
         dup["id"], entry["id"],
@@ -178,12 +154,14 @@ async fn uploads_are_searched_suggested_and_paged() {
             .iter()
             .map(|(k, v): &(&str, String)| (*k, v.as_str()))
             .collect();
-        let (status, body) = upload(&app, &alice, &bad, &fields).await;
+        let (status, body) = app.publish(&alice, &bad, &fields).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(body["error"]["code"].is_string(), "{body}");
     }
     let unsafe_info = info_single("../escape", 10);
-    let (status, body) = upload(&app, &alice, &dict([("info", unsafe_info)]).encode(), &[]).await;
+    let (status, body) = app
+        .publish(&alice, &dict([("info", unsafe_info)]).encode(), &[])
+        .await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha1::{Digest, Sha1};
 
-use crate::catalog::{torrent_of, upload};
+use crate::catalog::torrent_of;
 use crate::support::app::TestApp;
 
 /// The top-level values of a bencoded dictionary, as raw byte ranges of `buf`.
@@ -47,13 +47,13 @@ fn top_level(buf: &[u8]) -> Vec<(Vec<u8>, std::ops::Range<usize>)> {
 async fn a_download_keeps_the_info_hash_and_announces_here() {
     let app = TestApp::spawn().await;
     let (torrent, hash) = torrent_of("Some \"Name\"/../x", &["a.bin"]);
-    let (status, body) = upload(
-        &app,
-        &app.admin_token,
-        &torrent,
-        &[("title", "Big Buck Bunny / \"1080p\"")],
-    )
-    .await;
+    let (status, body) = app
+        .publish(
+            &app.admin_token,
+            &torrent,
+            &[("title", "Big Buck Bunny / \"1080p\"")],
+        )
+        .await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
@@ -61,13 +61,13 @@ async fn a_download_keeps_the_info_hash_and_announces_here() {
     );
     let (torrent, hash2) = torrent_of("bunny", &["a.bin", "b/c.bin"]);
     assert_ne!(hash, hash2);
-    let (status, entry) = upload(
-        &app,
-        &app.admin_token,
-        &torrent,
-        &[("title", "Big Buck Bunny / \"1080p\"")],
-    )
-    .await;
+    let (status, entry) = app
+        .publish(
+            &app.admin_token,
+            &torrent,
+            &[("title", "Big Buck Bunny / \"1080p\"")],
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{entry}");
     let id = entry["id"].as_str().expect("id");
     let resp = app
@@ -136,7 +136,7 @@ async fn adding_to_my_downloads_creates_the_torrent_for_the_caller() {
     let alice = app.new_user("alice").await;
     let bob = app.new_user("bob").await;
     let (torrent, hash) = torrent_of("shared-thing", &["one.bin", "two.bin"]);
-    let (status, entry) = upload(&app, &alice, &torrent, &[]).await;
+    let (status, entry) = app.publish(&alice, &torrent, &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{entry}");
     let id = entry["id"].as_str().expect("id");
     assert!(app.list(&bob).await.is_empty());
@@ -198,7 +198,7 @@ async fn the_tracker_serves_catalog_torrents_and_their_swarm_shows_in_details() 
         refused.contains("failure reason"),
         "not in the catalog yet: {refused}"
     );
-    let (status, entry) = upload(&app, &app.admin_token, &torrent, &[]).await;
+    let (status, entry) = app.publish(&app.admin_token, &torrent, &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{entry}");
     let id = entry["id"].as_str().expect("id");
     let answer = announce(&app, &announce_url, &hash).await;
@@ -240,7 +240,7 @@ async fn a_private_tracker_puts_the_callers_passkey_in_the_download() {
     let app = TestApp::spawn_with(&[("TRACKER_MODE", "private")]).await;
     let bob = app.new_user("bob").await;
     let (torrent, _) = torrent_of("private-one", &["a.bin"]);
-    let (status, entry) = upload(&app, &app.admin_token, &torrent, &[]).await;
+    let (status, entry) = app.publish(&app.admin_token, &torrent, &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{entry}");
     let id = entry["id"].as_str().expect("id");
     let (_, me) = app

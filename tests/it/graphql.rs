@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::catalog::{torrent_of, upload};
+use crate::catalog::torrent_of;
 use crate::support::app::TestApp;
 use crate::support::tools::percent_encode;
 
@@ -145,13 +145,9 @@ async fn the_catalog_is_searched_with_files_comments_and_live_swarm() {
         ),
     ] {
         let (torrent, hash) = torrent_of(title, files);
-        let (status, body) = upload(
-            &app,
-            &alice,
-            &torrent,
-            &[("title", title), ("description", desc)],
-        )
-        .await;
+        let (status, body) = app
+            .publish(&alice, &torrent, &[("title", title), ("description", desc)])
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         hash_of.insert(title, hash);
     }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use reqwest::StatusCode;
 
-use crate::support::app::{SLOW, TestApp, assert_same_tree};
+use crate::support::app::{SLOW, TestApp, assert_same_tree, sample};
 use crate::support::swarm::{Content, Seeder};
 use crate::support::tools::require_tool;
 
@@ -20,19 +20,6 @@ async fn scrape(app: &TestApp, token: Option<&str>) -> (StatusCode, String) {
     let resp = req.send().await.expect("scrape");
     let status = resp.status();
     (status, resp.text().await.expect("body"))
-}
-
-/// The value of the sample named exactly `series` (name and labels as rendered).
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
 }
 
 fn promtool_check(text: &str) -> (bool, String) {

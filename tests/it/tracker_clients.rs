@@ -104,28 +104,6 @@ async fn wait_scrape(
     got.unwrap_or_else(|e| panic!("{e}\n{}", logs()))
 }
 
-/// `GET /metrics`, the value of the sample named exactly `series` (0 when absent).
-async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("metrics sent")
-        .text()
-        .await
-        .expect("metrics body");
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
-}
-
 /// aria2c seeding with the tracker as its only source of peers: it re-announces every
 /// second (the harness's default), so it learns of a new leecher within a second and,
 /// for transmission-cli, connects out to it.
@@ -220,7 +198,7 @@ async fn real_clients_meet_through_the_udp_tracker() {
     let announce = format!("udp://127.0.0.1:{udp_port}/announce");
     let (torrent, hash) = private_torrent(&content, &announce, "udp-swarm.torrent");
     const UDP_OK: &str = r#"torrentedge_tracker_announces_total{protocol="udp",result="ok"}"#;
-    let udp_before = metric(&app, UDP_OK).await;
+    let udp_before = app.metric(UDP_OK).await;
 
     // aria2c announces to UDP trackers only with its DHT on (its UDP tracker client
     // shares the DHT's socket). An empty routing table and no bootstrap node keep the
@@ -274,7 +252,7 @@ async fn real_clients_meet_through_the_udp_tracker() {
     // for aria2c) came over UDP; the torrent names no HTTP tracker, so no HTTP announce
     // was counted for them. (The counters are process-wide: other tests in this binary
     // may announce over HTTP meanwhile, so the HTTP counter says nothing here.)
-    let udp_after = metric(&app, UDP_OK).await;
+    let udp_after = app.metric(UDP_OK).await;
     assert!(
         udp_after >= udp_before + 3.0,
         "UDP announces counted: {udp_before} before, {udp_after} after\n{}",
@@ -327,24 +305,9 @@ fn stat(me: &Value, key: &str) -> u64 {
 /// Publishes a .torrent to the catalog, which is what lets the tracker track it in
 /// `catalog` and `private` modes.
 async fn publish(app: &TestApp, token: &str, torrent: &[u8], title: &str) -> Value {
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(torrent.to_vec()).file_name("x.torrent"),
-        )
-        .text("title", title.to_owned());
-    let resp = app
-        .client
-        .post(format!("{}/api/catalog", app.base))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("catalog upload sent");
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    assert_eq!(status, StatusCode::CREATED, "POST /api/catalog: {text}");
-    serde_json::from_str(&text).expect("catalog entry JSON")
+    let (status, entry) = app.publish(token, torrent, &[("title", title)]).await;
+    assert_eq!(status, StatusCode::CREATED, "POST /api/catalog: {entry}");
+    entry
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

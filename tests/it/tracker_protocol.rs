@@ -94,29 +94,6 @@ fn random_hash() -> [u8; 20] {
     rand::random()
 }
 
-/// The value of the sample named exactly `series` (name and labels as rendered), 0
-/// when it is not there yet.
-async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
-}
-
 // --- HTTP ------------------------------------------------------------------------------
 
 /// `GET path` on the server: the status and the body, which must be strict bencode.
@@ -293,7 +270,7 @@ async fn malformed_http_announces_and_scrapes_get_a_failure_reason() {
     let s = spawn("open").await;
     let app = &s.app;
     let malformed = r#"torrentedge_tracker_announces_total{protocol="http",result="malformed"}"#;
-    let malformed_before = metric(app, malformed).await;
+    let malformed_before = app.metric(malformed).await;
 
     let hash = random_hash();
     let peer = *b"-TE0001-badinput0001";
@@ -448,14 +425,14 @@ async fn malformed_http_announces_and_scrapes_get_a_failure_reason() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["status"], "ok", "{health}");
-    let malformed_after = metric(app, malformed).await;
+    let malformed_after = app.metric(malformed).await;
     assert!(
         malformed_after - malformed_before >= announce_failures as f64,
         "{malformed}: {malformed_before} -> {malformed_after}, {announce_failures} sent"
     );
     let scrape_malformed =
         r#"torrentedge_tracker_scrapes_total{protocol="http",result="malformed"}"#;
-    assert!(metric(app, scrape_malformed).await >= 6.0);
+    assert!(app.metric(scrape_malformed).await >= 6.0);
 }
 
 // --- UDP -------------------------------------------------------------------------------
@@ -716,7 +693,7 @@ async fn udp_connect_announce_and_scrape_over_ipv4_and_ipv6() {
     ];
     let mut before = Vec::new();
     for name in series {
-        before.push(metric(&s.app, name).await);
+        before.push(s.app.metric(name).await);
     }
 
     let c4 = Client::new(s.udp4).await;
@@ -742,7 +719,7 @@ async fn udp_connect_announce_and_scrape_over_ipv4_and_ipv6() {
 
     let sent = [1.0, 6.0, 2.0]; // at least, over IPv4 alone
     for ((name, was), n) in series.iter().zip(before).zip(sent) {
-        let now = metric(&s.app, name).await;
+        let now = s.app.metric(name).await;
         assert!(now - was >= n, "{name}: {was} -> {now}");
     }
 }
@@ -752,10 +729,8 @@ async fn udp_refuses_bad_ids_and_misshapen_packets() {
     let s = spawn("open").await;
     let bad_id = r#"torrentedge_tracker_udp_packets_total{kind="bad_connection_id"}"#;
     let malformed = r#"torrentedge_tracker_udp_packets_total{kind="malformed"}"#;
-    let (bad_id_before, malformed_before) = (
-        metric(&s.app, bad_id).await,
-        metric(&s.app, malformed).await,
-    );
+    let (bad_id_before, malformed_before) =
+        (s.app.metric(bad_id).await, s.app.metric(malformed).await);
     let mut servers = vec![s.udp4];
     servers.extend(s.udp6);
     for server in servers {
@@ -832,8 +807,8 @@ async fn udp_refuses_bad_ids_and_misshapen_packets() {
         // After all that, the good announce is served.
         assert_eq!(c.announce(&ann).await.leechers, 1);
     }
-    assert!(metric(&s.app, bad_id).await - bad_id_before >= 3.0);
-    assert!(metric(&s.app, malformed).await - malformed_before >= 8.0);
+    assert!(s.app.metric(bad_id).await - bad_id_before >= 3.0);
+    assert!(s.app.metric(malformed).await - malformed_before >= 8.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -948,7 +923,7 @@ async fn completed_counts_survive_a_restart() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token.clone();
     let (torrent, hex_hash) = crate::catalog::torrent_of("restart-counts", &["a.bin"]);
-    let (status, body) = crate::catalog::upload(&app, &admin, &torrent, &[]).await;
+    let (status, body) = app.publish(&admin, &torrent, &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = body["id"].as_str().expect("id").to_owned();
     let hash = hex::decode(&hex_hash).expect("hex");

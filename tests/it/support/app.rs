@@ -205,8 +205,31 @@ impl TestApp {
         v
     }
 
+    /// `POST /api/torrents` of a .torrent (multipart `file`) with the given fields.
     pub async fn upload(
         &self,
+        token: &str,
+        torrent: &[u8],
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        self.post_torrent("/api/torrents", token, torrent, fields)
+            .await
+    }
+
+    /// `POST /api/catalog`: publishes a .torrent with the given fields (`title`, ...).
+    pub async fn publish(
+        &self,
+        token: &str,
+        torrent: &[u8],
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        self.post_torrent("/api/catalog", token, torrent, fields)
+            .await
+    }
+
+    async fn post_torrent(
+        &self,
+        path: &str,
         token: &str,
         torrent: &[u8],
         fields: &[(&str, &str)],
@@ -220,13 +243,27 @@ impl TestApp {
         }
         let resp = self
             .client
-            .post(format!("{}/api/torrents", self.base))
+            .post(format!("{}{path}", self.base))
             .bearer_auth(token)
             .multipart(form)
             .send()
             .await
-            .expect("upload sent");
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         read(resp).await
+    }
+
+    /// `GET /metrics`, the value of the sample named exactly `series` (0 when absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics sent")
+            .text()
+            .await
+            .expect("metrics body");
+        sample(&text, series)
     }
 
     pub async fn torrent(&self, token: &str, hash: &str) -> Value {
@@ -310,3 +347,17 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub const SLOW: Duration = Duration::from_secs(120);
+
+/// The value of the Prometheus sample named exactly `series` (name and labels as
+/// rendered) in `text`, 0 when it is not there.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
