@@ -275,6 +275,10 @@ impl Store for MemStore {
         Ok(Vec::new())
     }
 
+    async fn clear_completions(&self, _: &crate::InfoHash) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactor>> {
         let all = self.two_factor.lock().unwrap();
         Ok(all.get(user_id).map(|(t, codes)| TwoFactor {

@@ -360,7 +360,10 @@ impl Catalog {
             ));
         }
         self.store.delete_catalog_entry(id).await?;
-        self.tracker.disallow(&entry.info_hash);
+        if let Err(e) = self.tracker.forget(&entry.info_hash).await {
+            // The entry is gone and no longer tracked; only a stale count is left.
+            tracing::warn!(error = %e, hash = %entry.info_hash, "clearing the torrent's completed count failed");
+        }
         let id_owned = id.to_owned();
         self.index_write("remove", move |i| i.remove(&id_owned))
             .await;

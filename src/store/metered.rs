@@ -174,6 +174,9 @@ impl Store for MeteredStore {
     async fn completions(&self) -> StoreResult<Vec<(InfoHash, u64)>> {
         timed("completions", self.inner.completions()).await
     }
+    async fn clear_completions(&self, info_hash: &InfoHash) -> StoreResult<()> {
+        timed("clear_completions", self.inner.clear_completions(info_hash)).await
+    }
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         timed("transfer_totals", self.inner.transfer_totals(user_id)).await
     }

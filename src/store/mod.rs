@@ -477,6 +477,8 @@ pub trait Store: Send + Sync + 'static {
     async fn add_completions(&self, counts: &[(InfoHash, u64)]) -> StoreResult<()>;
     /// Every torrent's completed-download count that is above zero.
     async fn completions(&self) -> StoreResult<Vec<(InfoHash, u64)>>;
+    /// Forgets a torrent's completed-download count (it left the catalog).
+    async fn clear_completions(&self, info_hash: &InfoHash) -> StoreResult<()>;
 
     // --- two-factor login --------------------------------------------------------------
 

@@ -131,6 +131,15 @@ impl Tracker {
         self.allowed.write().insert(info_hash);
     }
 
+    /// Stops tracking a torrent that left the catalog and forgets its swarm and its
+    /// completed count, in memory and in the store, so that a torrent published again
+    /// starts from zero.
+    pub async fn forget(&self, info_hash: &InfoHash) -> StoreResult<()> {
+        self.disallow(info_hash);
+        self.pending_completions.lock().remove(info_hash);
+        self.store.clear_completions(info_hash).await
+    }
+
     /// Stops tracking the hash (in `catalog` and `private` modes) and forgets its swarm.
     pub fn disallow(&self, info_hash: &InfoHash) {
         self.allowed.write().remove(info_hash);

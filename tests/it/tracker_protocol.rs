@@ -916,8 +916,8 @@ async fn udp_catalog_and_private_modes_refuse_with_a_message() {
     assert_eq!(msg, "torrent not registered with this tracker");
 }
 
-/// Finished downloads the tracker counted are still reported after a restart: scrapes'
-/// `downloaded` and the catalog's `completed`.
+/// Finished downloads the tracker counted are still reported after a restart (scrapes'
+/// `downloaded` and the catalog's `completed`), until the torrent leaves the catalog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completed_counts_survive_a_restart() {
     let app = TestApp::spawn().await;
@@ -960,5 +960,29 @@ async fn completed_counts_survive_a_restart() {
         entry["swarm"],
         serde_json::json!({"seeders": 0, "leechers": 0, "completed": 2}),
         "the peers are gone with the restart, the completions are not: {entry}"
+    );
+
+    // A torrent deleted from the catalog and published again counts from zero, restart
+    // or not.
+    let admin = app.admin_token.clone();
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/catalog/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.publish(&admin, &torrent, &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, fresh) = get(&app, &scrape_query(&[&hash])).await;
+    assert_eq!(downloaded(&fresh), 0, "{fresh:?}");
+    let app = TestApp::spawn_in(app.stop().await, &[]).await;
+    let (_, restarted) = get(&app, &scrape_query(&[&hash])).await;
+    assert_eq!(
+        downloaded(&restarted),
+        0,
+        "the old count stays gone: {restarted:?}"
     );
 }

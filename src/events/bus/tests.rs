@@ -332,6 +332,9 @@ impl Store for Flaky {
     async fn completions(&self) -> StoreResult<Vec<(InfoHash, u64)>> {
         self.inner.completions().await
     }
+    async fn clear_completions(&self, info_hash: &InfoHash) -> StoreResult<()> {
+        self.inner.clear_completions(info_hash).await
+    }
     async fn two_factor(&self, user: &str) -> StoreResult<Option<crate::store::TwoFactor>> {
         self.inner.two_factor(user).await
     }

@@ -107,4 +107,15 @@ pub async fn completions_add_up_per_torrent(store: &dyn Store) {
         before.len() + 2,
         "one row per torrent, whatever the number of additions"
     );
+    must("clear_completions", store.clear_completions(&a).await);
+    must(
+        "clear_completions (none)",
+        store.clear_completions(&untouched).await,
+    );
+    let cleared = must("completions", store.completions().await);
+    assert!(cleared.iter().all(|(h, _)| *h != a), "{cleared:?}");
+    assert!(cleared.contains(&(b, 1)), "only that torrent's count goes");
+    must("add_completions", store.add_completions(&[(a, 1)]).await);
+    let again = must("completions", store.completions().await);
+    assert!(again.contains(&(a, 1)), "counted afresh: {again:?}");
 }

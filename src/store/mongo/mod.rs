@@ -535,6 +535,14 @@ impl Store for MongoStore {
         tracker::completions(&self.completions).await
     }
 
+    async fn clear_completions(&self, info_hash: &InfoHash) -> StoreResult<()> {
+        let w = self
+            .completions
+            .delete_one(doc! { "_id": info_hash.to_string() })
+            .into_future();
+        op("clearing tracker completions", w).await.map(drop)
+    }
+
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         tracker::transfer_totals(&self.transfers, user_id).await
     }

@@ -364,6 +364,12 @@ impl Store for SqliteStore {
         self.call(tracker::completions).await
     }
 
+    async fn clear_completions(&self, info_hash: &InfoHash) -> StoreResult<()> {
+        let hash = *info_hash;
+        self.call(move |c| tracker::clear_completions(c, &hash))
+            .await
+    }
+
     async fn transfer_totals(&self, user_id: &str) -> StoreResult<(u64, u64)> {
         let user = user_id.to_owned();
         self.call(move |c| tracker::transfer_totals(c, &user)).await

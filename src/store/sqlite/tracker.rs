@@ -104,3 +104,12 @@ pub(super) fn completions(c: &mut Connection) -> StoreResult<Vec<(InfoHash, u64)
         .db()?;
     rows.collect::<rusqlite::Result<_>>().db()
 }
+
+pub(super) fn clear_completions(c: &mut Connection, hash: &InfoHash) -> StoreResult<()> {
+    c.execute(
+        "DELETE FROM tracker_completions WHERE info_hash = ?1",
+        [hash],
+    )
+    .db()?;
+    Ok(())
+}
