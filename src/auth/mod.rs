@@ -370,10 +370,16 @@ impl Auth {
     /// a logout) and returns its claims.
     pub async fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.keys.verify(token)?;
-        if self.cache.is_revoked(&claims.jti).await {
+        if self.is_revoked(&claims.jti).await {
             return Err(AuthError::InvalidToken);
         }
         Ok(claims)
+    }
+
+    /// Whether a logout revoked the access token with this `jti` (for holders of a
+    /// token checked earlier, such as a socket).
+    pub async fn is_revoked(&self, jti: &str) -> bool {
+        self.cache.is_revoked(jti).await
     }
 
     /// Creates an account after checking the user name and password rules.

@@ -74,8 +74,38 @@ pub(super) struct Forwarder {
     pub bus: Arc<Bus>,
     /// When the token expires (ms since the epoch): delivery stops then.
     pub expires_at: i64,
+    /// Delivery stops, too, once a logout revokes the token.
+    pub revocation: Revocation,
     /// Events go out as `events` arrays (see `AuthPayload::batch`).
     pub batch: bool,
+}
+
+/// How often a forwarding task asks whether its token was revoked: a signed-out
+/// token stops its sockets within this long. One cache lookup per socket each time.
+const REVOCATION_CHECK: Duration = Duration::from_secs(5);
+
+/// The token a socket authenticated with, watched for a logout revoking it.
+pub(super) struct Revocation {
+    pub auth: Arc<crate::auth::Auth>,
+    pub jti: String,
+    /// Shared with the session, which stops answering for the user once it is set.
+    pub revoked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Revocation {
+    /// Returns once the token is revoked (never, while it is not).
+    async fn watch(&self) {
+        let mut tick = tokio::time::interval(REVOCATION_CHECK);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if self.auth.is_revoked(&self.jti).await {
+                self.revoked
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+        }
+    }
 }
 
 /// The most events in one `events` message.
@@ -83,7 +113,7 @@ const MAX_BATCH: usize = 256;
 
 impl Forwarder {
     /// Runs until `stop` (disconnect, re-authentication, server shutdown), the socket
-    /// closes, or the token expires.
+    /// closes, or the token expires or is revoked.
     pub fn spawn(self, feed: Feed, stop: CancellationToken) {
         tokio::spawn(async move {
             let remaining = self.expires_at.saturating_sub(crate::now_millis()).max(0);
@@ -93,6 +123,9 @@ impl Forwarder {
                 _ = self.pump(feed) => {}
                 _ = tokio::time::sleep_until(expiry) => {
                     send_now(&self.socket, "error", &GatewayError::unauthorized("token expired: authenticate again"));
+                }
+                _ = self.revocation.watch() => {
+                    send_now(&self.socket, "error", &GatewayError::unauthorized("token revoked (signed out): authenticate again"));
                 }
             }
             tracing::debug!(socket = %self.socket.id, "event forwarding stopped");

@@ -3,6 +3,7 @@
 //! extensions; the message handlers and the forwarding task share it.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Deserialize;
@@ -10,7 +11,7 @@ use serde_json::json;
 use socketioxide::extract::SocketRef;
 use tokio_util::sync::CancellationToken;
 
-use super::forward::{Feed, Forwarder};
+use super::forward::{Feed, Forwarder, Revocation};
 use super::{Gateway, GatewayError, send_now};
 use crate::InfoHash;
 use crate::auth::Claims;
@@ -39,6 +40,9 @@ struct Session {
     actor: Actor,
     /// Milliseconds since the Unix epoch (the token's `exp`).
     expires_at: i64,
+    /// Set by the forwarding task when a logout revoked the token. Per session, so a
+    /// task that ends late cannot end the session that replaced its own.
+    revoked: Arc<AtomicBool>,
     stop: CancellationToken,
 }
 
@@ -53,12 +57,12 @@ struct Inner {
 pub(super) struct Conn(Arc<Inner>);
 
 impl Conn {
-    /// Who the socket is, while its token is valid.
+    /// Who the socket is, while its token is valid (not expired, not revoked).
     pub fn actor(&self) -> Option<Actor> {
         let now = crate::now_millis();
         lock(&self.0.session)
             .as_ref()
-            .filter(|s| s.expires_at > now)
+            .filter(|s| s.expires_at > now && !s.revoked.load(Ordering::Relaxed))
             .map(|s| s.actor.clone())
     }
 
@@ -147,6 +151,7 @@ impl Conn {
                 admin: claims.role == Role::Admin,
             },
             expires_at: claims.exp.saturating_mul(1000),
+            revoked: Arc::default(),
             stop: gw.cancel.child_token(),
         };
         let forwarder = Forwarder {
@@ -155,6 +160,11 @@ impl Conn {
             actor: session.actor.clone(),
             bus: gw.bus.clone(),
             expires_at: session.expires_at,
+            revocation: Revocation {
+                auth: gw.auth.clone(),
+                jti: claims.jti.clone(),
+                revoked: session.revoked.clone(),
+            },
             batch,
         };
         forwarder.spawn(feed, session.stop.clone());

@@ -385,6 +385,58 @@ async fn a_socket_authenticates_after_connecting_until_its_token_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_stops_the_sockets_of_that_token() {
+    let app = TestApp::spawn().await;
+    app.new_user("alice").await;
+    let (access, refresh) = app.login_pair("alice", "alice-password-123").await;
+    let mut client = Client::connect(&app, "signed-out", json!({ "token": access })).await;
+    authenticated(&mut client).await;
+    let first = "e".repeat(40);
+    app.add_magnet(&access, &format!("magnet:?xt=urn:btih:{first}"), json!({}))
+        .await;
+    client
+        .wait_until("torrent:added", SHORT, is_event("torrent:added", &first))
+        .await;
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/auth/logout",
+            Some(&access),
+            Some(json!({ "refreshToken": refresh })),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT, "{body}");
+    let revoked = |v: &Value| {
+        v["event"] == "error"
+            && v["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("token revoked"))
+    };
+    client.wait_until("the revocation", SHORT, revoked).await;
+    let reply = client
+        .emit_with_ack("subscribe:torrent", json!({ "infoHash": first }))
+        .await;
+    assert_eq!(reply["error"]["code"], "unauthorized", "{reply}");
+
+    // Nothing more reaches it: alice's next torrent (added with a new login) is not sent.
+    let again = app.login("alice", "alice-password-123").await;
+    let mut other = Client::connect(&app, "signed-in", json!({ "token": again })).await;
+    authenticated(&mut other).await;
+    let second = "f".repeat(40);
+    app.add_magnet(&again, &format!("magnet:?xt=urn:btih:{second}"), json!({}))
+        .await;
+    other
+        .wait_until("torrent:added", SHORT, is_event("torrent:added", &second))
+        .await;
+    let seen = client.quit().await;
+    assert!(
+        !seen.iter().any(is_event("torrent:added", &second)),
+        "the signed-out socket got an event after its revocation: {seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batching_client_gets_the_same_events_in_arrays() {
     let swarm = Swarm::start("sio-batch", &[("DOWNLOAD_LIMIT", DOWNLOAD_LIMIT)]).await;
     let (app, hash) = (&swarm.app, swarm.hash.as_str());
