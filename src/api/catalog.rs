@@ -18,12 +18,13 @@ use serde_json::json;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthUser, Json, Query};
-use crate::catalog::{CatalogError, Page, Upload};
+use crate::catalog::{CatalogError, CommentView, EntryDetails, EntryPage, Page, Upload};
 use crate::engine::AddOptions;
+use crate::store::CatalogEntry;
 use crate::store::Priority;
+use crate::view::TorrentView;
 
-/// This module's part of the OpenAPI document (see [`super::openapi`]). Answers are
-/// described as objects, their fields in the module doc and the README.
+/// This module's part of the OpenAPI document (see [`super::openapi`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     browse,
@@ -97,7 +98,7 @@ impl PageQuery {
     params(("page" = Option<u64>, Query, description = "Page, from 1"), ("perPage" = Option<u64>, Query, description = "Entries per page"), ("category" = Option<String>, Query, description = "Only this category")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{entries, page, perPage, total}`, newest first", body = Object), (status = 400, description = "Bad page", body = ErrorBody),
+        (status = 200, description = "A page of entries, newest first", body = EntryPage), (status = 400, description = "Bad page", body = ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody),
     ))]
 async fn browse(
@@ -113,7 +114,7 @@ async fn browse(
     params(("q" = String, Query, description = "Words to find in titles, descriptions, file names, categories and tags"), ("page" = Option<u64>, Query, description = "Page, from 1"), ("perPage" = Option<u64>, Query, description = "Entries per page")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{entries, page, perPage, total}`, best first", body = Object), (status = 400, description = "Bad query or page", body = ErrorBody),
+        (status = 200, description = "A page of entries, best first", body = EntryPage), (status = 400, description = "Bad query or page", body = ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody),
     ))]
 async fn search(
@@ -128,7 +129,7 @@ async fn search(
     params(("q" = String, Query, description = "What was typed so far")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{suggestions: [title]}`", body = Object),
+        (status = 200, description = "Titles completing the query, best first", body = Suggestions),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody),
     ))]
 async fn suggest(
@@ -136,9 +137,14 @@ async fn suggest(
     _: AuthUser,
     Query(q): Query<PageQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(
-        json!({ "suggestions": s.catalog.suggest(&q.q).await? }),
-    ))
+    let suggestions = s.catalog.suggest(&q.q).await?;
+    Ok(axum::Json(Suggestions { suggestions }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Suggestions {
+    /// Titles, best first.
+    suggestions: Vec<String>,
 }
 
 /// `POST /api/catalog`: multipart `file`, `title`, `description`, `category`, `tags`.
@@ -146,7 +152,7 @@ async fn suggest(
     request_body(content_type = "multipart/form-data", description = "`file` (.torrent), `title`, `description`, `category`, `tags` (comma-separated)"),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The entry", body = Object), (status = 400, description = "Not a torrent, or a field too long", body = ErrorBody), (status = 409, description = "`duplicate`: the info hash is in the catalog (`id` names it)", body = ErrorBody),
+        (status = 201, description = "The entry", body = CatalogEntry), (status = 400, description = "Not a torrent, or a field too long", body = ErrorBody), (status = 409, description = "`duplicate`: the info hash is in the catalog (`id` names it)", body = ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody),
     ))]
 async fn upload(
@@ -180,7 +186,7 @@ async fn upload(
     params(("id" = String, Path, description = "The catalog entry's id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The entry with `files`, `uploaderName` and live `swarm {seeders, leechers, completed}`", body = Object), (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 200, description = "The entry with its files, uploader's name and live swarm", body = EntryDetails), (status = 404, description = "No such entry", body = ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody),
     ))]
 async fn details(
@@ -281,7 +287,7 @@ struct AddBody {
     request_body(content = Option<Object>, description = "Optional `{paused, priority}`"),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The torrent, added to the caller's downloads", body = Object), (status = 404, description = "No such entry", body = ErrorBody), (status = 409, description = "The caller has it already", body = ErrorBody),
+        (status = 201, description = "The torrent, added to the caller's downloads", body = TorrentView), (status = 404, description = "No such entry", body = ErrorBody), (status = 409, description = "The caller has it already", body = ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody),
     ))]
 async fn add(
@@ -320,7 +326,7 @@ async fn add(
     params(("id" = String, Path, description = "The catalog entry's id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Comments with `authorName`, oldest first", body = Object), (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 200, description = "Comments with their authors' names, oldest first", body = Vec<CommentView>), (status = 404, description = "No such entry", body = ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody),
     ))]
 async fn comments(
@@ -342,7 +348,7 @@ struct CommentBody {
     request_body(content = Object, description = "`{body}`"),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The comment", body = Object), (status = 400, description = "Empty or too long", body = ErrorBody), (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 201, description = "The comment", body = CommentView), (status = 400, description = "Empty or too long", body = ErrorBody), (status = 404, description = "No such entry", body = ErrorBody),
         (status = 401, description = "Missing or invalid access token", body = ErrorBody),
     ))]
 async fn add_comment(

@@ -74,7 +74,7 @@ pub struct Upload {
 }
 
 /// An entry in listings: everything but its files.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EntrySummary {
     pub id: String,
@@ -107,7 +107,7 @@ impl From<CatalogEntry> for EntrySummary {
 }
 
 /// One page of entries and how many there are in all.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryPage {
     pub entries: Vec<EntrySummary>,
@@ -117,7 +117,7 @@ pub struct EntryPage {
 }
 
 /// An entry with its files, its uploader's name and its swarm.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryDetails {
     #[serde(flatten)]
@@ -127,7 +127,7 @@ pub struct EntryDetails {
 }
 
 /// A comment with its author's name.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommentView {
     #[serde(flatten)]

@@ -12,7 +12,7 @@ use super::{InfoHash, Millis};
 
 /// One published torrent. The `.torrent` file itself is kept beside it and read on its
 /// own ([`super::Store::catalog_torrent`]): listings never carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogEntry {
     /// Random (a UUID v4).
@@ -33,7 +33,7 @@ pub struct CatalogEntry {
 }
 
 /// One file of a catalog entry's torrent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogFile {
     /// Relative, `/`-separated, as checked by the engine when the torrent was parsed.
@@ -42,7 +42,7 @@ pub struct CatalogFile {
 }
 
 /// A comment on a catalog entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogComment {
     /// Random (a UUID v4).

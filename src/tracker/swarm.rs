@@ -30,7 +30,7 @@ pub enum Event {
 }
 
 /// A swarm's counts as scrape reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SwarmCounts {
     pub seeders: u64,
     pub leechers: u64,

@@ -144,4 +144,17 @@ async fn same_fields_as_the_schemas(client: &reqwest::Client, base: &str, doc: &
     .await;
     assert_eq!(keys(&error), properties(doc, "ErrorBody"));
     assert_eq!(keys(&error["error"]), properties(doc, "ErrorDetail"));
+    assert_eq!(
+        keys(&get(client, base, token, "/api/catalog").await),
+        properties(doc, "EntryPage")
+    );
+    assert_eq!(
+        keys(&get(client, base, token, "/api/catalog/suggest?q=ubu").await),
+        properties(doc, "Suggestions")
+    );
+    let details = &doc["components"]["schemas"]["EntryDetails"];
+    assert!(
+        details.to_string().contains("CatalogEntry") && details.to_string().contains("SwarmCounts"),
+        "details are the entry with its swarm: {details}"
+    );
 }
