@@ -329,7 +329,8 @@ impl Catalog {
         Ok(self.index.suggest(prefix, SUGGESTIONS)?)
     }
 
-    async fn entry(&self, id: &str) -> Result<CatalogEntry> {
+    /// One entry as stored (no uploader name, no swarm: see [`Catalog::details`]).
+    pub async fn entry(&self, id: &str) -> Result<CatalogEntry> {
         self.store
             .catalog_entry(id)
             .await?

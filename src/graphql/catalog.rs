@@ -185,7 +185,9 @@ impl CatalogEntry {
             Some(f) => f.clone(),
             None => {
                 let (s, _) = parts(ctx);
-                s.catalog.details(&self.summary.id).await?.entry.files
+                // The stored entry only: details would also look up the uploader
+                // and the swarm, per listed entry, for nothing.
+                s.catalog.entry(&self.summary.id).await?.files
             }
         };
         Ok(files
